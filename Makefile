@@ -1,0 +1,40 @@
+# Two commands do all set-up on a fresh machine: `make` and `make test`.
+# `make` creates .venv/ (again whenever pyproject.toml changes), installs the
+# project into it, then builds and checks every publication under sources/.
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+INSTALLED := $(VENV)/.installed
+DIST ?= dist
+ARCHIVE ?= $(DIST)/editions
+
+PUBLICATIONS := $(patsubst sources/%/publication.yaml,%,$(wildcard sources/*/publication.yaml))
+STAMPS := $(PUBLICATIONS:%=$(DIST)/%/check.json)
+TEMPLATES := $(shell find templates -type f 2>/dev/null)
+CODE := $(shell find pipeline -type f \( -name '*.py' -o -name '*.json' -o -name '*.lua' \) 2>/dev/null)
+
+.PHONY: all help test check release clean bench preview watch
+.DEFAULT_GOAL := all
+
+all: $(STAMPS) ## build and check every publication under sources/ (only what changed)
+	@echo "dist/ is up to date: $(words $(PUBLICATIONS)) publication(s) built and checked."
+
+help: ## list the targets
+	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z]+):.*## (.*)/  make \1\t\2/' | expand -t 16
+
+$(INSTALLED): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	@touch $@
+
+.SECONDEXPANSION:
+$(DIST)/%/check.json: $(INSTALLED) $$(shell find sources/$$* -type f) $(TEMPLATES) $(CODE)
+	$(PY) -m pipeline build sources/$* --out $(DIST)
+
+test: $(INSTALLED) ## run the test suite (sets itself up)
+	$(PY) -m pytest -q
+
+clean: ## delete build outputs (never the editions archive)
+	find $(DIST) -mindepth 1 -maxdepth 1 ! -name editions -exec rm -rf {} +

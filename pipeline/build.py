@@ -1,0 +1,111 @@
+"""Build a publication: read everything, render every format, check, and
+only then move the finished files into place.
+
+``build()`` reads top to bottom: load the source (parsing its Markdown
+once), write the body's HTML once, render each format from the same model,
+check the results in a temporary folder, and swap that folder into
+``<out>/<slug>/`` when every format is done and checked. A failure at any
+step leaves the previous outputs exactly as they were.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pipeline import source
+from pipeline.errors import BuildError
+from pipeline.model import Publication
+from pipeline.render import epub, html, pdf
+from pipeline.render.common import Design, body_html
+
+FORMATS = ("pdf", "epub", "html")
+RENDERERS = {"pdf": pdf.render, "epub": epub.render, "html": html.render}
+
+
+@dataclass
+class BuildResult:
+    publication: Publication
+    out_dir: Path
+    files: dict[str, Path] = field(default_factory=dict)  # format -> final path
+    timings: dict[str, float] = field(default_factory=dict)  # step -> seconds
+    check: object | None = None  # pipeline.check.Report, when checked
+
+
+def output_name(slug: str, fmt: str) -> str:
+    return f"{slug}.{fmt}"
+
+
+def render_all(pub: Publication, design: Design, formats=FORMATS, timings: dict | None = None) -> dict[str, bytes]:
+    """Every requested format as bytes, from one model and one body."""
+    timings = {} if timings is None else timings
+    t = time.perf_counter()
+    body = body_html(pub)
+    timings["body"] = time.perf_counter() - t
+    out = {}
+    for fmt in formats:
+        t = time.perf_counter()
+        out[fmt] = RENDERERS[fmt](pub, body, design)
+        timings[fmt] = time.perf_counter() - t
+    return out
+
+
+def build(source_dir: Path | str, out: Path | str = "dist", formats=FORMATS, design: Design | None = None,
+          check: bool = True) -> BuildResult:
+    design = design or Design()
+    timings: dict[str, float] = {}
+    t = time.perf_counter()
+    pub = source.load(source_dir)
+    timings["load"] = time.perf_counter() - t
+
+    outputs = render_all(pub, design, formats, timings)
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    final = out / pub.slug
+    staging = Path(tempfile.mkdtemp(prefix=f".{pub.slug}.", suffix=".tmp", dir=out))
+    try:
+        for fmt, data in outputs.items():
+            (staging / output_name(pub.slug, fmt)).write_bytes(data)
+        result = BuildResult(pub, final, timings=timings)
+        if check:
+            from pipeline.check import check_outputs
+
+            t = time.perf_counter()
+            report = check_outputs(pub, staging, formats=formats)
+            timings["check"] = time.perf_counter() - t
+            report.write(staging / "check.json")
+            result.check = report
+            if not report.ok:
+                from pipeline.errors import CheckFailed
+
+                raise CheckFailed(report.findings())
+        _swap_into_place(staging, final)
+        result.files = {fmt: final / output_name(pub.slug, fmt) for fmt in outputs}
+        return result
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
+
+
+def _swap_into_place(staging: Path, final: Path) -> None:
+    """Replace ``final`` by ``staging`` with renames only: the old folder is
+    moved aside first and deleted only once the new one is in place."""
+    os.chmod(staging, 0o755)
+    if not final.exists():
+        os.rename(staging, final)
+        return
+    old = final.with_name(f".{final.name}.old")
+    if old.exists():
+        shutil.rmtree(old)
+    os.rename(final, old)
+    try:
+        os.rename(staging, final)
+    except BaseException:
+        os.rename(old, final)
+        raise
+    shutil.rmtree(old, ignore_errors=True)

@@ -1,0 +1,63 @@
+"""Errors are values with a location.
+
+Every mistake a user can make in a source folder becomes a ``SourceError``
+naming the file, the line (and column when known) and what to do about it.
+The command line turns them into one message each; nothing below the CLI
+prints or exits.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a source, where it is, and what to do."""
+
+    file: Path | None
+    message: str
+    hint: str = ""
+    line: int | None = None
+    column: int | None = None
+
+    def where(self) -> str:
+        if self.file is None:
+            return ""
+        text = str(self.file)
+        if self.line is not None:
+            text += f":{self.line}"
+            if self.column is not None:
+                text += f":{self.column}"
+        return text
+
+    def __str__(self) -> str:
+        head = f"{self.where()}: " if self.file is not None else ""
+        text = f"{head}error: {self.message}"
+        if self.hint:
+            text += f"\n  hint: {self.hint}"
+        return text
+
+
+class SourceError(Exception):
+    """One or more problems with a publication's source; exit status 2."""
+
+    def __init__(self, problems: list[Problem] | Problem):
+        if isinstance(problems, Problem):
+            problems = [problems]
+        self.problems: list[Problem] = list(problems)
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+
+class BuildError(Exception):
+    """A build could not finish for a reason that is not the source's fault
+    (a renderer crashed, a tool is missing, the output folder is locked)."""
+
+
+class CheckFailed(Exception):
+    """An output disagrees with its source; exit status 1."""
+
+    def __init__(self, findings: list[str]):
+        self.findings = findings
+        super().__init__("\n".join(findings))

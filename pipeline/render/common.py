@@ -1,0 +1,152 @@
+"""What every renderer shares: the templates, the body's HTML (written once
+by pandoc from the numbered AST), fonts, and the fetcher that keeps a build
+inside its folders."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import mimetypes
+import os
+import re
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+import jinja2
+from lxml import etree, html as lxml_html
+
+from pipeline import pandoc
+from pipeline.errors import BuildError
+from pipeline.model import Publication
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_TEMPLATES = PROJECT_ROOT / "templates"
+
+
+def font_dirs() -> list[Path]:
+    """Folders of the fonts installed with the project (PyPI font packages)."""
+    import font_source_sans_pro
+    import font_source_serif_pro
+
+    return [Path(m.__file__).parent / "files" for m in (font_source_serif_pro, font_source_sans_pro)]
+
+
+def build_epoch(pub: Publication) -> int:
+    """Every timestamp in the outputs: SOURCE_DATE_EPOCH when set, else
+    midnight UTC of the edition date."""
+    env = os.environ.get("SOURCE_DATE_EPOCH")
+    if env and env.strip().isdigit():
+        return int(env)
+    d = pub.meta.edition.date
+    return int(dt.datetime(d.year, d.month, d.day, tzinfo=dt.timezone.utc).timestamp())
+
+
+def build_time(pub: Publication) -> dt.datetime:
+    return dt.datetime.fromtimestamp(build_epoch(pub), tz=dt.timezone.utc)
+
+
+@dataclass
+class Design:
+    """The project's templates folder: Jinja templates and stylesheets."""
+
+    root: Path = DEFAULT_TEMPLATES
+
+    @cached_property
+    def env(self) -> jinja2.Environment:
+        env = jinja2.Environment(
+            loader=jinja2.FileSystemLoader(str(self.root)),
+            autoescape=True,
+            undefined=jinja2.StrictUndefined,
+            trim_blocks=True,
+            lstrip_blocks=True,
+            keep_trailing_newline=True,
+        )
+        env.filters["roman"] = roman
+        return env
+
+    def render(self, name: str, **context) -> str:
+        return self.env.get_template(name).render(**context)
+
+    def css(self, *names: str) -> str:
+        return "\n".join((self.root / "css" / n).read_text("utf-8") for n in names)
+
+
+def roman(n: int) -> str:
+    out = ""
+    for value, letters in ((1000, "m"), (900, "cm"), (500, "d"), (400, "cd"), (100, "c"), (90, "xc"),
+                           (50, "l"), (40, "xl"), (10, "x"), (9, "ix"), (5, "v"), (4, "iv"), (1, "i")):
+        while n >= value:
+            out += letters
+            n -= value
+    return out
+
+
+def style_tokens(pub: Publication) -> str:
+    """The publication's design-token overrides as a CSS rule."""
+    if not pub.meta.style:
+        return ""
+    decls = "; ".join(f"--{re.sub(r'[^a-z0-9-]', '', k.lower())}: {_css_value(v)}" for k, v in pub.meta.style)
+    return f":root {{ {decls} }}"
+
+
+def _css_value(v: str) -> str:
+    if re.search(r"[;{}<>\\]", v):
+        raise BuildError(f"style value {v!r} is not a plain CSS value")
+    return v
+
+
+# ---------------------------------------------------------------- the body
+
+@dataclass
+class Body:
+    """The publication's body as HTML, one fragment per chapter."""
+
+    chapters: dict[str, lxml_html.HtmlElement] = field(default_factory=dict)
+
+    def fragment(self, chapter_id: str, method: str = "html") -> str:
+        el = self.chapters[chapter_id]
+        return "".join(etree.tostring(child, method=method, encoding="unicode") for child in el)
+
+
+def body_html(pub: Publication) -> Body:
+    """Write the whole body with one pandoc call and split it by chapter."""
+    blocks = [pandoc.div(c.id, ["chapter", c.kind], c.blocks) for c in pub.chapters]
+    text = pandoc.write_html(pub.pandoc_api_version, blocks)
+    root = lxml_html.fragment_fromstring(text, create_parent="div")
+    body = Body()
+    for el in root:
+        if el.tag == "div" and "chapter" in el.get("class", "").split():
+            body.chapters[el.get("id")] = el
+    missing = [c.id for c in pub.chapters if c.id not in body.chapters]
+    if missing:
+        raise BuildError(f"pandoc's HTML lost chapters {missing}")
+    return body
+
+
+def data_uri(path: Path) -> str:
+    mime = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+    return f"data:{mime};base64,{base64.b64encode(path.read_bytes()).decode('ascii')}"
+
+
+# ---------------------------------------------------------------- fetching
+
+class RefusedFetch(Exception):
+    pass
+
+
+def allowed_file(url: str, roots: list[Path]) -> Path:
+    """The local file a file: URL names, if it lies inside one of ``roots``;
+    anything else (network, other files, symlinks out) is refused."""
+    parts = urlsplit(url)
+    if parts.scheme != "file" or parts.netloc not in ("", "localhost"):
+        raise RefusedFetch(f"refused to fetch {url}: builds never use the network")
+    path = Path(unquote(parts.path)).resolve()
+    for root in roots:
+        try:
+            path.relative_to(root.resolve())
+            return path
+        except ValueError:
+            continue
+    raise RefusedFetch(f"refused to read {path}: it is outside the publication, templates and fonts")

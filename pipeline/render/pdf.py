@@ -1,0 +1,174 @@
+"""The PDF report, laid out by WeasyPrint from a Jinja template and the
+project's paged-media stylesheets."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import logging
+from pathlib import Path
+
+from lxml import etree
+
+from pipeline.errors import BuildError
+from pipeline.model import Publication
+from pipeline.render.common import (
+    Body, Design, RefusedFetch, allowed_file, build_time, font_dirs, style_tokens,
+)
+from pipeline.render.outline import toc_tree
+
+#: One sheet per component, after the tokens they all read.
+STYLESHEETS = ("tokens.css", "page.css", "cover.css", "toc.css", "headings.css",
+               "text.css", "lists.css", "tables.css", "figures.css", "footnotes.css", "colophon.css")
+
+FONTS = {  # family -> [(file, weight, style)]
+    "Source Serif Pro": [("SourceSerifPro-Regular.ttf", 400, "normal"), ("SourceSerifPro-It.ttf", 400, "italic"),
+                         ("SourceSerifPro-Semibold.ttf", 600, "normal"), ("SourceSerifPro-Bold.ttf", 700, "normal"),
+                         ("SourceSerifPro-BoldIt.ttf", 700, "italic")],
+    "Source Sans Pro": [("SourceSansPro-Regular.ttf", 400, "normal"), ("SourceSansPro-It.ttf", 400, "italic"),
+                        ("SourceSansPro-Semibold.ttf", 600, "normal"), ("SourceSansPro-Bold.ttf", 700, "normal"),
+                        ("SourceSansPro-BoldIt.ttf", 700, "italic")],
+}
+
+
+def font_faces() -> list[dict]:
+    dirs = font_dirs()
+    faces = []
+    for family, files in FONTS.items():
+        for name, weight, style in files:
+            path = next((d / name for d in dirs if (d / name).is_file()), None)
+            if path is None:
+                raise BuildError(f"font file {name} is not installed; run `make` to install the project's fonts")
+            faces.append({"family": family, "url": path.as_uri(), "weight": weight, "style": style})
+    return faces
+
+
+class Fetcher:
+    """WeasyPrint's URL fetcher for a build: local files inside the allowed
+    folders only, never the network."""
+
+    def __init__(self, roots: list[Path]):
+        self.roots = roots
+        self.refused: list[str] = []
+        from weasyprint.urls import URLFetcher
+
+        self._default = URLFetcher(allowed_protocols={"file", "data"})
+        self._fail_on_errors = False
+
+    def __call__(self, url: str):
+        from weasyprint.urls import URLFetcherResponse
+
+        if url.startswith("data:"):
+            return self._default.fetch(url)
+        try:
+            path = allowed_file(url, self.roots)
+        except RefusedFetch as exc:
+            self.refused.append(str(exc))
+            raise
+        return URLFetcherResponse(path.as_uri(), body=path.read_bytes())
+
+    fetch = __call__
+
+
+#: Warnings about the machine, not the document: WeasyPrint falls back to
+#: fontTools for font subsetting when libharfbuzz-subset is not installed
+#: (Debian's libharfbuzz-subset0); the output is the same.
+BENIGN_WARNINGS = ("Using fontTools instead of HarfBuzz-Subset",)
+
+
+class _Collect(logging.Handler):
+    def __init__(self):
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record):
+        message = record.getMessage()
+        if not message.startswith(BENIGN_WARNINGS):
+            self.messages.append(message)
+
+
+def prepare(pub: Publication, body: Body) -> list[tuple]:
+    """Chapter fragments for the page: footnotes move to where they are
+    called (CSS ``float: footnote`` sets them at the foot of the page)."""
+    out = []
+    for c in pub.chapters:
+        el = copy.deepcopy(body.chapters[c.id])
+        _inline_footnotes(el)
+        out.append((c, "".join(etree.tostring(child, method="html", encoding="unicode") for child in el)))
+    return out
+
+
+def _inline_footnotes(el) -> None:
+    notes = {}
+    for li in el.xpath(".//*[contains(concat(' ', @class, ' '), ' footnotes ')]//li[@id]"):
+        notes[li.get("id")] = li
+    for ref in el.xpath(".//a[contains(concat(' ', @class, ' '), ' footnote-ref ')]"):
+        li = notes.get(ref.get("href", "").lstrip("#"))
+        if li is None:
+            continue
+        note = etree.Element("span", {"class": "footnote"})
+        first = True
+        for block in li:
+            for back in block.xpath(".//a[contains(concat(' ', @class, ' '), ' footnote-back ')]"):
+                _drop(back)
+            if not first:
+                note.append(etree.Element("br"))
+            first = False
+            if block.text:
+                if len(note):
+                    note[-1].tail = (note[-1].tail or "") + block.text
+                else:
+                    note.text = (note.text or "") + block.text
+            for child in block:
+                note.append(child)
+        note.tail = ref.tail
+        ref.getparent().replace(ref, note)
+    for aside in el.xpath(".//*[contains(concat(' ', @class, ' '), ' footnotes ')]"):
+        aside.getparent().remove(aside)
+
+
+def _drop(el) -> None:
+    parent = el.getparent()
+    prev = el.getprevious()
+    if el.tail:
+        if prev is not None:
+            prev.tail = (prev.tail or "") + el.tail
+        else:
+            parent.text = (parent.text or "") + el.tail
+    parent.remove(el)
+
+
+def html_for_pdf(pub: Publication, body: Body, design: Design) -> str:
+    css = design.render("css/fonts.css.j2", faces=font_faces()) + design.css(*STYLESHEETS) + "\n" + style_tokens(pub)
+    return design.render(
+        "pdf/report.html.j2",
+        pub=pub, meta=pub.meta, toc=toc_tree(pub.chapters, max_level=2),
+        chapters=prepare(pub, body), css=css, built=build_time(pub),
+    )
+
+
+def render(pub: Publication, body: Body, design: Design, variant: str | None = None) -> bytes:
+    """The PDF as bytes. ``variant`` is a WeasyPrint PDF variant
+    (``pdf/ua-1``, ``pdf/a-3u`` …); WeasyPrint warnings fail the build."""
+    import weasyprint
+
+    page = html_for_pdf(pub, body, design)
+    fetcher = Fetcher([pub.root, design.root, *font_dirs()])
+    handler = _Collect()
+    logger = logging.getLogger("weasyprint")
+    logger.addHandler(handler)
+    try:
+        doc = weasyprint.HTML(string=page, base_url=pub.root.as_uri() + "/", url_fetcher=fetcher)
+        ident = hashlib.sha256(f"{pub.meta.identifier}|{pub.meta.edition.version}".encode()).hexdigest()[:32]
+        data = doc.write_pdf(
+            pdf_identifier=ident.encode("ascii"),
+            pdf_variant=variant,
+            pdf_tags=True,
+            uncompressed_pdf=False,
+        )
+    finally:
+        logger.removeHandler(handler)
+    problems = fetcher.refused + handler.messages
+    if problems:
+        raise BuildError("WeasyPrint reported problems while laying out the PDF:\n  " + "\n  ".join(dict.fromkeys(problems)))
+    return data
