@@ -5,6 +5,7 @@ inside its folders."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime as dt
 import mimetypes
 import os
@@ -45,6 +46,22 @@ def build_epoch(pub: Publication) -> int:
 
 def build_time(pub: Publication) -> dt.datetime:
     return dt.datetime.fromtimestamp(build_epoch(pub), tz=dt.timezone.utc)
+
+
+@contextlib.contextmanager
+def source_date_epoch(pub: Publication):
+    """Set ``SOURCE_DATE_EPOCH`` to the build's epoch while libraries that
+    read it run: fontTools stamps every font subset it writes into the PDF
+    (the ``head`` table's modified time) with it, or else with the clock."""
+    before = os.environ.get("SOURCE_DATE_EPOCH")
+    os.environ["SOURCE_DATE_EPOCH"] = str(build_epoch(pub))
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("SOURCE_DATE_EPOCH", None)
+        else:
+            os.environ["SOURCE_DATE_EPOCH"] = before
 
 
 @dataclass

@@ -13,7 +13,7 @@ from lxml import etree
 from pipeline.errors import BuildError
 from pipeline.model import Publication
 from pipeline.render.common import (
-    Body, Design, RefusedFetch, allowed_file, build_time, font_dirs, style_tokens,
+    Body, Design, RefusedFetch, allowed_file, build_time, data_uri, font_dirs, source_date_epoch, style_tokens,
 )
 from pipeline.render.outline import toc_tree
 
@@ -94,6 +94,11 @@ def prepare(pub: Publication, body: Body) -> list[tuple]:
     for c in pub.chapters:
         el = copy.deepcopy(body.chapters[c.id])
         _inline_footnotes(el)
+        for img in el.iter("img"):
+            # WeasyPrint names an image after the md5 of its URL: a file URL
+            # would put the folder's path into the PDF, the content does not
+            if img.get("src", "") in pub.assets:
+                img.set("src", data_uri(pub.assets[img.get("src")]))
         out.append((c, "".join(etree.tostring(child, method="html", encoding="unicode") for child in el)))
     return out
 
@@ -160,12 +165,13 @@ def render(pub: Publication, body: Body, design: Design, variant: str | None = N
     try:
         doc = weasyprint.HTML(string=page, base_url=pub.root.as_uri() + "/", url_fetcher=fetcher)
         ident = hashlib.sha256(f"{pub.meta.identifier}|{pub.meta.edition.version}".encode()).hexdigest()[:32]
-        data = doc.write_pdf(
-            pdf_identifier=ident.encode("ascii"),
-            pdf_variant=variant,
-            pdf_tags=True,
-            uncompressed_pdf=False,
-        )
+        with source_date_epoch(pub):  # font subsets carry a timestamp
+            data = doc.write_pdf(
+                pdf_identifier=ident.encode("ascii"),
+                pdf_variant=variant,
+                pdf_tags=True,
+                uncompressed_pdf=False,
+            )
     finally:
         logger.removeHandler(handler)
     problems = fetcher.refused + handler.messages
