@@ -1,0 +1,30 @@
+"""Shared fixtures: real publications built once per test session.
+
+Tests read the finished files back; they never look inside the build."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+FLAGSHIP = ROOT / "sources" / "poverty-alleviation-cooperation"
+FIXTURE = ROOT / "tests" / "fixtures" / "sample-report"
+SEED = ROOT.parent / "shared" / "seed" / "000_91e611ca93653582.txt"
+
+
+@pytest.fixture(scope="session")
+def flagship_build(tmp_path_factory):
+    """The flagship, built and checked into a temporary dist/."""
+    from pipeline.build import build
+
+    return build(FLAGSHIP, tmp_path_factory.mktemp("dist-flagship"))
+
+
+@pytest.fixture(scope="session")
+def fixture_build(tmp_path_factory):
+    """The small test publication, built and checked into a temporary dist/."""
+    from pipeline.build import build
+
+    return build(FIXTURE, tmp_path_factory.mktemp("dist-fixture"))
