@@ -44,7 +44,7 @@ def render_all(pub: Publication, design: Design, formats=FORMATS, timings: dict 
     """Every requested format as bytes, from one model and one body."""
     timings = {} if timings is None else timings
     t = time.perf_counter()
-    body = body_html(pub)
+    body = body_html(pub, design)
     timings["body"] = time.perf_counter() - t
     out = {}
     for fmt in formats:

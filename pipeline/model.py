@@ -41,6 +41,7 @@ class KeyFigure:
     value: float
     unit: str
     label: str
+    prefix: str = ""  # "over", "about"
     period: str = ""
     source: str = ""
 

@@ -293,6 +293,12 @@ def load(folder: Path | str) -> Publication:
     pub = Publication(root.name, root, meta, chapters, outline, files=[ypath, *paths],
                       pandoc_api_version=api_version)
     _check_targets(pub, ids, by_path, problems)
+    after = meta.key_figures_after
+    if after and after not in ids:
+        near = difflib.get_close_matches(after, sorted(ids), n=1)
+        problems.append(Problem(ypath, f"key_figures.after names '{after}', but no heading has that id",
+                                f"did you mean '{near[0]}'?" if near else "use the id of a heading ({#id} after it)",
+                                line=doc.line(("key_figures", "after"))))
     if problems:
         raise SourceError(problems)
     for c in pub.chapters:
@@ -329,7 +335,8 @@ def _metadata(root: Path, d: dict) -> Metadata:
         contents_title=" ".join((d["outline"].get("title") or "").split()),
         style=tuple((str(k), str(v)) for k, v in (d.get("style") or {}).items()),
         key_figures_title=kf.get("title", ""),
-        key_figures=tuple(KeyFigure(float(i["value"]), i["unit"], i["label"], i.get("period", ""), i.get("source", ""))
+        key_figures=tuple(KeyFigure(float(i["value"]), i["unit"], i["label"], i.get("prefix", ""),
+                                    i.get("period", ""), i.get("source", ""))
                           for i in kf.get("items") or ()),
         key_figures_after=kf.get("after", ""),
     )

@@ -5,6 +5,7 @@ inside its folders."""
 from __future__ import annotations
 
 import base64
+import copy
 import contextlib
 import datetime as dt
 import mimetypes
@@ -118,21 +119,43 @@ def _css_value(v: str) -> str:
 
 @dataclass
 class Body:
-    """The publication's body as HTML, one fragment per chapter."""
+    """The publication's body as HTML, one fragment per chapter, and the
+    images it shows (the source's own and those made at build time), by the
+    name the HTML refers to them with."""
 
     chapters: dict[str, lxml_html.HtmlElement] = field(default_factory=dict)
+    images: dict[str, bytes] = field(default_factory=dict)
 
-    def fragment(self, chapter_id: str, method: str = "html") -> str:
-        el = self.chapters[chapter_id]
-        return "".join(etree.tostring(child, method=method, encoding="unicode") for child in el)
+    def chapter(self, chapter_id: str) -> lxml_html.HtmlElement:
+        """A copy of a chapter's fragment that a renderer may change."""
+        return copy.deepcopy(self.chapters[chapter_id])
+
+    def embed_images(self, el) -> None:
+        """Point every <img> of ``el`` at a data: URI of its image."""
+        for img in el.iter("img"):
+            src = img.get("src", "")
+            if src in self.images:
+                img.set("src", data_uri(src, self.images[src]))
 
 
-def body_html(pub: Publication) -> Body:
+def serialise(el, method: str = "html") -> str:
+    """The children of ``el`` as HTML (or XHTML with method="xml")."""
+    return "".join(etree.tostring(child, method=method, encoding="unicode") for child in el)
+
+
+def body_html(pub: Publication, design: "Design") -> Body:
     """Write the whole body with one pandoc call and split it by chapter."""
-    blocks = [pandoc.div(c.id, ["chapter", c.kind], c.blocks) for c in pub.chapters]
+    from pipeline.render import figures
+
+    body = Body(images={target: path.read_bytes() for target, path in sorted(pub.assets.items())})
+    chapters = [c.blocks for c in pub.chapters]
+    if pub.meta.key_figures:
+        panel, images = figures.key_figures(pub, design)
+        body.images.update(images)
+        chapters = figures.insert_after(pub, chapters, pub.meta.key_figures_after, panel)
+    blocks = [pandoc.div(c.id, ["chapter", c.kind], bs) for c, bs in zip(pub.chapters, chapters)]
     text = pandoc.write_html(pub.pandoc_api_version, blocks)
     root = lxml_html.fragment_fromstring(text, create_parent="div")
-    body = Body()
     for el in root:
         if el.tag == "div" and "chapter" in el.get("class", "").split():
             body.chapters[el.get("id")] = el
@@ -142,9 +165,12 @@ def body_html(pub: Publication) -> Body:
     return body
 
 
-def data_uri(path: Path) -> str:
-    mime = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-    return f"data:{mime};base64,{base64.b64encode(path.read_bytes()).decode('ascii')}"
+def media_type(name: str) -> str:
+    return mimetypes.guess_type(name)[0] or "application/octet-stream"
+
+
+def data_uri(name: str, data: bytes) -> str:
+    return f"data:{media_type(name)};base64,{base64.b64encode(data).decode('ascii')}"
 
 
 # ---------------------------------------------------------------- fetching

@@ -3,23 +3,17 @@ mirrors the outline, full metadata, a cover; zipped deterministically."""
 
 from __future__ import annotations
 
-import copy
 import io
 import textwrap
 import zipfile
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
-from lxml import etree
-
 from pipeline.model import Publication
-from pipeline.render.common import Body, Design, build_time, style_tokens
+from pipeline.render.common import Body, Design, build_time, media_type, serialise, style_tokens
 from pipeline.render.outline import toc_tree
 
 STYLESHEETS = ("tokens.css", "epub.css")
-
-MEDIA_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".gif": "image/gif",
-               ".svg": "image/svg+xml", ".webp": "image/webp"}
 
 
 @dataclass
@@ -35,16 +29,15 @@ class Document:
 def render(pub: Publication, body: Body, design: Design) -> bytes:
     meta = pub.meta
     built = build_time(pub)
-    images: dict[str, str] = {}  # source target -> href inside the EPUB
-    for i, target in enumerate(sorted(pub.assets), 1):
-        suffix = PurePosixPath(target).suffix.lower()
-        images[target] = f"images/image-{i}{suffix}"
+    images: dict[str, str] = {}  # name in the body -> href inside the EPUB
+    for i, name in enumerate(sorted(body.images), 1):
+        images[name] = f"images/image-{i}{PurePosixPath(name).suffix.lower()}"
 
     trees = []
     documents: list[Document] = []
     where: dict[str, str] = {}  # heading id -> document href
     for n, c in enumerate(pub.chapters, 1):
-        el = copy.deepcopy(body.chapters[c.id])
+        el = body.chapter(c.id)
         for img in el.iter("img"):
             if img.get("src") in images:
                 img.set("src", "../" + images[img.get("src")])
@@ -58,13 +51,13 @@ def render(pub: Publication, body: Body, design: Design) -> bytes:
             target = a.get("href", "")
             if target.startswith("#") and target[1:] in where and where[target[1:]] != href:
                 a.set("href", "../" + where[target[1:]] + target)
-        xhtml = "".join(etree.tostring(child, method="xml", encoding="unicode") for child in el)
+        xhtml = serialise(el, method="xml")
         documents.append(Document(f"doc-{n:02d}", href, title, xhtml))
 
     css = design.css(*STYLESHEETS) + "\n" + style_tokens(pub)
     ctx = dict(pub=pub, meta=meta, built=built, modified=built.strftime("%Y-%m-%dT%H:%M:%SZ"),
                documents=documents, where=where, toc=toc_tree(pub.chapters), images=images,
-               media_types=MEDIA_TYPES, cover_lines=textwrap.wrap(meta.title, 26))
+               media_type=media_type, cover_lines=textwrap.wrap(meta.title, 26))
     files: list[tuple[str, bytes]] = [
         ("META-INF/container.xml", design.render("epub/container.xml.j2").encode()),
         ("EPUB/package.opf", design.render("epub/package.opf.j2", **ctx).encode()),
@@ -75,8 +68,8 @@ def render(pub: Publication, body: Body, design: Design) -> bytes:
     ]
     for d in documents:
         files.append((f"EPUB/{d.href}", design.render("epub/chapter.xhtml.j2", doc=d, **ctx).encode()))
-    for target, href in images.items():
-        files.append((f"EPUB/{href}", pub.assets[target].read_bytes()))
+    for name, href in images.items():
+        files.append((f"EPUB/{href}", body.images[name]))
     return _zip(files, built.timetuple()[:6])
 
 

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import copy
-
 from pipeline.model import Publication
-from pipeline.render.common import Body, Design, build_time, data_uri, style_tokens
+from pipeline.render.common import Body, Design, build_time, serialise, style_tokens
 from pipeline.render.outline import toc_tree
 
 STYLESHEETS = ("tokens.css", "html.css")
@@ -14,12 +12,9 @@ STYLESHEETS = ("tokens.css", "html.css")
 def render(pub: Publication, body: Body, design: Design) -> bytes:
     chapters = []
     for c in pub.chapters:
-        el = copy.deepcopy(body.chapters[c.id])
-        for img in el.iter("img"):
-            src = img.get("src", "")
-            if src in pub.assets:
-                img.set("src", data_uri(pub.assets[src]))
-        chapters.append((c, "".join(_serialise(child) for child in el)))
+        el = body.chapter(c.id)
+        body.embed_images(el)
+        chapters.append((c, serialise(el)))
     page = design.render(
         "html/page.html.j2",
         pub=pub,
@@ -30,9 +25,3 @@ def render(pub: Publication, body: Body, design: Design) -> bytes:
         built=build_time(pub),
     )
     return page.encode("utf-8")
-
-
-def _serialise(el) -> str:
-    from lxml import etree
-
-    return etree.tostring(el, method="html", encoding="unicode")

@@ -3,7 +3,6 @@ project's paged-media stylesheets."""
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import logging
 from pathlib import Path
@@ -13,7 +12,7 @@ from lxml import etree
 from pipeline.errors import BuildError
 from pipeline.model import Publication
 from pipeline.render.common import (
-    Body, Design, RefusedFetch, allowed_file, build_time, data_uri, font_dirs, source_date_epoch, style_tokens,
+    Body, Design, RefusedFetch, allowed_file, build_time, font_dirs, serialise, source_date_epoch, style_tokens,
 )
 from pipeline.render.outline import toc_tree
 
@@ -88,18 +87,15 @@ class _Collect(logging.Handler):
 
 
 def prepare(pub: Publication, body: Body) -> list[tuple]:
-    """Chapter fragments for the page: footnotes move to where they are
-    called (CSS ``float: footnote`` sets them at the foot of the page)."""
+    """Chapter fragments for the page: images embedded, footnotes moved to
+    where they are called (CSS ``float: footnote`` sets them at the foot of
+    the page)."""
     out = []
     for c in pub.chapters:
-        el = copy.deepcopy(body.chapters[c.id])
+        el = body.chapter(c.id)
+        body.embed_images(el)
         _inline_footnotes(el)
-        for img in el.iter("img"):
-            # WeasyPrint names an image after the md5 of its URL: a file URL
-            # would put the folder's path into the PDF, the content does not
-            if img.get("src", "") in pub.assets:
-                img.set("src", data_uri(pub.assets[img.get("src")]))
-        out.append((c, "".join(etree.tostring(child, method="html", encoding="unicode") for child in el)))
+        out.append((c, serialise(el)))
     return out
 
 
