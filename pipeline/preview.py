@@ -1,0 +1,158 @@
+"""``pipeline preview``: pictures of a built PDF, for a quick look and for
+the README.
+
+The first pages are rendered to PNG by PDFium (``pypdfium2``, no system
+tools) and laid side by side on a contact sheet with Pillow. Rendering is
+deterministic: the same PDF gives the same PNG bytes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+#: The files this module writes into a preview folder (others may add theirs).
+PAGE_NAME = "page-{:02d}.png"
+SHEET_NAME = "contact-sheet.png"
+
+
+@dataclass(frozen=True)
+class Preview:
+    pdf: Path
+    pages: tuple[Path, ...]
+    sheet: Path
+    page_count: int  # of the whole PDF
+
+
+def preview_dir(out: Path, slug: str) -> Path:
+    return Path(out) / slug / "preview"
+
+
+def stale(pdf: Path, inputs: list[Path]) -> bool:
+    """True when ``pdf`` is missing or older than any file of ``inputs``."""
+    if not pdf.is_file():
+        return True
+    built = pdf.stat().st_mtime
+    for root in inputs:
+        for f in [root] if root.is_file() else root.rglob("*"):
+            if f.is_file() and f.stat().st_mtime > built:
+                return True
+    return False
+
+
+def page_numbers(text: str) -> int | tuple[int, ...]:
+    """``--pages``: a count ("4": the first four pages) or a list of page
+    numbers and ranges ("1,3" or "1-3,7"). ValueError when it is neither."""
+    text = text.strip()
+    if text.isdigit():
+        if int(text) < 1:
+            raise ValueError("give at least one page")
+        return int(text)
+    numbers: list[int] = []
+    for part in text.split(","):
+        first, _, last = part.strip().partition("-")
+        if not first.isdigit() or (last and not last.isdigit()):
+            raise ValueError(f"'{text}' is neither a number of pages (4) nor a list of pages (1,3 or 1-3)")
+        a, b = int(first), int(last or first)
+        if a < 1 or b < a:
+            raise ValueError(f"'{part.strip()}' is not a range of pages (pages count from 1)")
+        numbers += [n for n in range(a, b + 1) if n not in numbers]
+    return tuple(numbers)
+
+
+def render_pages(pdf: Path, dest: Path, pages: int | tuple[int, ...] = 4, width: int = 800,
+                 sheet_columns: int = 4, thumb_width: int = 280) -> Preview:
+    """PNGs of the first ``pages`` pages (or of the pages numbered in a
+    tuple), ``width`` pixels wide, and a contact sheet of them; files of an
+    earlier preview are replaced. Page numbers beyond the end are skipped."""
+    import pypdfium2
+
+    dest.mkdir(parents=True, exist_ok=True)
+    for old in sorted(dest.glob("page-*.png")):
+        old.unlink()
+    doc = pypdfium2.PdfDocument(str(pdf))
+    try:
+        count = len(doc)
+        wanted = range(1, min(pages, count) + 1) if isinstance(pages, int) else [n for n in pages if n <= count]
+        images = []
+        written = []
+        for number in wanted:
+            page = doc[number - 1]
+            try:
+                scale = width / page.get_width()
+                image = page.render(scale=scale, may_draw_forms=False).to_pil().convert("RGB")
+            finally:
+                page.close()
+            path = dest / PAGE_NAME.format(number)
+            image.save(path, format="PNG", optimize=True)
+            images.append((number, image))
+            written.append(path)
+    finally:
+        doc.close()
+    sheet = dest / SHEET_NAME
+    contact_sheet(images, columns=sheet_columns, thumb_width=thumb_width).save(sheet, format="PNG", optimize=True)
+    return Preview(pdf, tuple(written), sheet, count)
+
+
+def contact_sheet(images: list, columns: int = 4, thumb_width: int = 280, gap: int = 24):
+    """(page number, image) pairs as thumbnails in a grid, each framed and
+    labelled with its page number."""
+    from PIL import Image, ImageDraw
+
+    if not images:
+        raise ValueError("no pages to put on a contact sheet")
+    numbers = [n for n, _ in images]
+    thumbs = [im.resize((thumb_width, round(im.height * thumb_width / im.width)), Image.Resampling.LANCZOS)
+              for _, im in images]
+    columns = max(1, min(columns, len(thumbs)))
+    rows = -(-len(thumbs) // columns)
+    cell_h = max(t.height for t in thumbs)
+    font = _label_font(18)
+    label_h = 32
+    sheet = Image.new("RGB", (gap + columns * (thumb_width + gap), gap + rows * (cell_h + label_h + gap)), "#e8eaed")
+    draw = ImageDraw.Draw(sheet)
+    for n, thumb in enumerate(thumbs):
+        x = gap + (n % columns) * (thumb_width + gap)
+        y = gap + (n // columns) * (cell_h + label_h + gap)
+        sheet.paste(thumb, (x, y))
+        draw.rectangle((x - 1, y - 1, x + thumb.width, y + thumb.height), outline="#9aa0a6")
+        draw.text((x + thumb_width / 2, y + thumb.height + label_h / 2), str(numbers[n]), fill="#3c4043", font=font,
+                  anchor="mm")
+    return sheet
+
+
+def _label_font(size: int):
+    """The project's own sans-serif (installed with it), else Pillow's default."""
+    from PIL import ImageFont
+
+    try:
+        from pipeline.render.common import font_dirs
+
+        for d in font_dirs():
+            path = d / "SourceSansPro-Semibold.ttf"
+            if path.is_file():
+                return ImageFont.truetype(str(path), size)
+    except (ImportError, OSError):
+        pass
+    return ImageFont.load_default(size)
+
+
+def run(source_dir: Path, out: Path, report, pages: int | tuple[int, ...] = 4, width: int = 800,
+        dest: Path | None = None) -> Preview:
+    """``pipeline preview``: build first if the PDF is missing or older than
+    its source or the templates, then picture its pages."""
+    from pipeline.build import output_name
+    from pipeline.progress import run_build
+    from pipeline.render.common import DEFAULT_TEMPLATES
+
+    source_dir = Path(source_dir)
+    slug = source_dir.resolve().name
+    pdf = Path(out) / slug / output_name(slug, "pdf")
+    if stale(pdf, [source_dir, DEFAULT_TEMPLATES]):
+        report.line(f"{pdf} is missing or older than its source; building it first")
+        run_build(report, source_dir, out=out)
+    result = render_pages(pdf, Path(dest) if dest else preview_dir(out, slug), pages=pages, width=width)
+    shown = ", ".join(p.name for p in result.pages)
+    report.line(f"{slug}: {len(result.pages)} of {result.page_count} pages as PNG ({shown}) "
+                f"and {result.sheet.name} in {result.sheet.parent}")
+    return result
