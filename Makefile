@@ -33,7 +33,14 @@ $(INSTALLED): pyproject.toml
 $(DIST)/%/check.json: $(INSTALLED) $$(shell find sources/$$* -type f) $(TEMPLATES) $(CODE)
 	$(PY) -m pipeline build sources/$* --out $(DIST)
 
-test: $(INSTALLED) ## run the test suite (sets itself up)
+# The accessibility tests load the HTML page in Debian's Chromium.
+CHROMIUM ?= /usr/bin/chromium
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+$(CHROMIUM):
+	$(SUDO) apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends chromium
+
+test: $(INSTALLED) $(CHROMIUM) ## run the test suite (sets itself up)
 	$(PY) -m pytest -q
 
 clean: ## delete build outputs (never the editions archive)

@@ -148,7 +148,7 @@ def html_for_pdf(pub: Publication, body: Body, design: Design) -> str:
     )
 
 
-def render(pub: Publication, body: Body, design: Design, variant: str | None = None) -> bytes:
+def render(pub: Publication, body: Body, design: Design, variant: str | None = "pdf/ua-1") -> bytes:
     """The PDF as bytes. ``variant`` is a WeasyPrint PDF variant
     (``pdf/ua-1``, ``pdf/a-3u`` …); WeasyPrint warnings fail the build."""
     import weasyprint
