@@ -12,6 +12,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 
+def shown_path(path: Path) -> str:
+    """A path as a message shows it: relative to the current folder when it
+    is inside it (what the user typed), else as it is."""
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
+    except (ValueError, OSError):
+        return str(path)
+
+
 @dataclass(frozen=True)
 class Problem:
     """One thing wrong with a source, where it is, and what to do."""
@@ -25,7 +34,7 @@ class Problem:
     def where(self) -> str:
         if self.file is None:
             return ""
-        text = str(self.file)
+        text = shown_path(self.file)
         if self.line is not None:
             text += f":{self.line}"
             if self.column is not None:

@@ -12,9 +12,11 @@ import json
 import re
 import unicodedata
 from dataclasses import dataclass, field
+from html.parser import HTMLParser
 from importlib import resources
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 import jsonschema
 import yaml
@@ -45,13 +47,21 @@ _Loader.yaml_implicit_resolvers = {
 @dataclass
 class YamlDoc:
     data: Any
-    lines: dict[tuple, int] = field(default_factory=dict)  # path -> line (1-based)
+    keys: dict[tuple, tuple[int, int]] = field(default_factory=dict)  # path -> (line, column) of its key
+    values: dict[tuple, tuple[int, int]] = field(default_factory=dict)  # path -> (line, column) of its value
+
+    def pos(self, path: tuple, key: bool = True) -> tuple[int | None, int | None]:
+        """Where ``path`` is written: its key (``key=True``) or its value,
+        else the nearest enclosing key that exists."""
+        path = tuple(path)
+        if not key and path in self.values:
+            return self.values[path]
+        while path and path not in self.keys:
+            path = path[:-1]
+        return self.keys.get(path) or self.values.get((), (1, 1))
 
     def line(self, path: tuple) -> int | None:
-        path = tuple(path)
-        while path not in self.lines and path:
-            path = path[:-1]
-        return self.lines.get(path)
+        return self.pos(path)[0]
 
 
 def _read_yaml(path: Path, problems: list[Problem]) -> YamlDoc | None:
@@ -68,20 +78,33 @@ def _read_yaml(path: Path, problems: list[Problem]) -> YamlDoc | None:
             line=mark.line + 1 if mark else None, column=mark.column + 1 if mark else None))
         return None
     if node is None:
-        problems.append(Problem(path, "the file is empty", "start from the publication.yaml that `pipeline new` writes", line=1))
+        problems.append(Problem(path, "the file is empty",
+                                "start from the publication.yaml that `pipeline new` writes", line=1))
         return None
     doc = YamlDoc(None)
     loader = _Loader("")
 
+    def at(mark) -> tuple[int, int]:
+        return mark.line + 1, mark.column + 1
+
     def build(n, p):
-        doc.lines[p] = n.start_mark.line + 1
+        doc.values[p] = at(n.start_mark)
         if isinstance(n, yaml.MappingNode):
             out = {}
             for k, v in n.value:
-                key = loader.construct_object(k)
-                doc.lines[p + (key,)] = k.start_mark.line + 1
+                try:
+                    key = loader.construct_object(k)
+                    hash(key)
+                except (yaml.YAMLError, TypeError):
+                    key = str(getattr(k, "value", "?"))
+                if key in out:
+                    first = doc.keys[p + (key,)][0]
+                    problems.append(Problem(path, f"the key '{key}' appears twice (first on line {first})",
+                                            "keep one of them; YAML would silently use the last",
+                                            line=k.start_mark.line + 1, column=k.start_mark.column + 1))
+                    continue
+                doc.keys[p + (key,)] = at(k.start_mark)
                 out[key] = build(v, p + (key,))
-                doc.lines[p + (key,)] = k.start_mark.line + 1
             return out
         if isinstance(n, yaml.SequenceNode):
             return [build(v, p + (i,)) for i, v in enumerate(n.value)]
@@ -101,8 +124,9 @@ def _read_text(path: Path, problems: list[Problem]) -> str | None:
         return raw.decode("utf-8").lstrip("\ufeff")
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
+        column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
         problems.append(Problem(path, f"the file is not UTF-8 (byte 0x{raw[exc.start]:02x})",
-                                "save the file as UTF-8 in your editor", line=line))
+                                "save the file as UTF-8 in your editor", line=line, column=column))
         return None
 
 
@@ -116,8 +140,15 @@ def schema() -> dict:
 
 
 def _schema_problems(path: Path, doc: YamlDoc) -> list[Problem]:
+    """One problem per schema violation; the messages and hints come from
+    the schema (its ``description`` of the key at fault)."""
     validator = jsonschema.Draft202012Validator(_SCHEMA, format_checker=jsonschema.FormatChecker())
     out = []
+
+    def problem(message, hint, where, key=True):
+        line, column = doc.pos(where, key=key)
+        out.append(Problem(path, message, hint, line=line, column=column))
+
     for err in sorted(validator.iter_errors(doc.data), key=lambda e: (doc.line(tuple(e.absolute_path)) or 0, str(e.message))):
         where = tuple(err.absolute_path)
         name = ".".join(str(p) for p in where) or "publication"
@@ -129,28 +160,27 @@ def _schema_problems(path: Path, doc: YamlDoc) -> list[Problem]:
                     continue
                 near = difflib.get_close_matches(str(key), allowed, n=1)
                 hint = f"did you mean '{near[0]}'?" if near else f"allowed keys here: {', '.join(allowed)}"
-                out.append(Problem(path, f"unknown key '{key}'" + (f" in {name}" if where else ""), hint,
-                                   line=doc.line(where + (key,))))
+                problem(f"unknown key '{key}'" + (f" in {name}" if where else ""), hint, where + (key,))
         elif err.validator == "required":
             missing = err.message.split("'")[1]
             desc = ((err.schema.get("properties") or {}).get(missing) or {}).get("description", "")
-            out.append(Problem(path, f"required key '{missing}' is missing" + (f" in {name}" if where else ""),
-                               f"add '{missing}:'" + (f" ({desc})" if desc else ""), line=doc.line(where)))
+            problem(f"required key '{missing}' is missing" + (f" in {name}" if where else ""),
+                    f"add '{missing}:'" + (f" ({desc})" if desc else ""), where)
         elif err.validator == "pattern" or err.validator == "format":
             desc = sub.get("description", "")
-            out.append(Problem(path, f"'{name}' has the value {err.instance!r}, which is not valid",
-                               desc or f"it must match {err.validator_value}", line=doc.line(where)))
+            problem(f"'{name}' has the value {err.instance!r}, which is not valid",
+                    desc or f"it must match {err.validator_value}", where, key=False)
         elif err.validator == "type":
             want = err.validator_value
             want = " or ".join(want) if isinstance(want, list) else want
             article = "an" if str(want)[0] in "aeiou" else "a"
-            out.append(Problem(path, f"'{name}' must be {article} {want}, not {type(err.instance).__name__} {err.instance!r}",
-                               sub.get("description", "") or "correct the value", line=doc.line(where)))
+            got = "nothing" if err.instance is None else f"{type(err.instance).__name__} {err.instance!r}"
+            problem(f"'{name}' must be {article} {want}, not {got}",
+                    sub.get("description", "") or "correct the value", where, key=False)
         elif err.validator == "minItems":
-            out.append(Problem(path, f"'{name}' is empty", sub.get("description", "") or "add at least one item",
-                               line=doc.line(where)))
+            problem(f"'{name}' is empty", sub.get("description", "") or "add at least one item", where)
         else:
-            out.append(Problem(path, f"'{name}': {err.message}", sub.get("description", ""), line=doc.line(where)))
+            problem(f"'{name}': {err.message}", sub.get("description", ""), where, key=False)
     return out
 
 
@@ -160,35 +190,118 @@ def _subschema(path: tuple) -> dict:
         if isinstance(p, int):
             node = node.get("items", {})
         else:
-            node = (node.get("properties") or {}).get(p, {})
+            extra = node.get("additionalProperties")
+            node = (node.get("properties") or {}).get(p) or (extra if isinstance(extra, dict) else {})
     return node
 
 
 # ---------------------------------------------------------------- Markdown
 
 _ATX = re.compile(r"^ {0,3}(#{1,6})(?:[ \t]+|$)")
+_SETEXT = re.compile(r"^ {0,3}(=+|-+)[ \t]*$")
 _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
 
 
-def _heading_lines(text: str) -> list[int]:
-    """1-based line numbers of the ATX headings outside fenced code."""
-    lines, fence = [], None
-    for i, line in enumerate(text.splitlines(), 1):
+def _heading_candidates(text: str) -> list[tuple[int, str]]:
+    """(line, text) of every line outside fenced code that looks like a
+    heading: ATX (``# Title``) or the text line of a setext heading."""
+    out: list[tuple[int, str]] = []
+    fence = None
+    lines = text.splitlines()
+    start = 0
+    if lines and lines[0].strip() == "---":  # a YAML metadata block
+        end = next((i for i in range(1, len(lines)) if lines[i].strip() in ("---", "...")), None)
+        start = end + 1 if end is not None else 0
+    previous: str | None = None  # the line before, if it could be a setext heading's text
+    for i in range(start, len(lines)):
+        line = lines[i]
         m = _FENCE.match(line)
         if m:
             if fence is None:
                 fence = m.group(1)[0]
             elif m.group(1)[0] == fence:
                 fence = None
+            previous = None
             continue
-        if fence is None and _ATX.match(line):
-            lines.append(i)
-    return lines
+        if fence is not None:
+            continue
+        m = _ATX.match(line)
+        if m:
+            out.append((i + 1, line[m.end():].strip().rstrip("#")))
+            previous = None
+        elif _SETEXT.match(line) and previous is not None:
+            out.append((i, previous))
+            previous = None
+        else:
+            previous = line if line.strip() and not line.startswith(("    ", "\t", ">", "|")) else None
+    return out
 
 
-def _line_of(text: str, needle: str, start: int = 0) -> int | None:
-    i = text.find(needle, start)
-    return None if i < 0 else text.count("\n", 0, i) + 1
+def _heading_lines(text: str, titles: list[str]) -> list[int | None]:
+    """The line of each top-level heading (``titles``, in order). When the
+    candidates and the headings pair up one to one, that pairing is used;
+    otherwise (a heading inside a fenced div, say) each title is looked up
+    among the candidates in order."""
+    candidates = _heading_candidates(text)
+    if len(candidates) == len(titles):
+        return [line for line, _ in candidates]
+    out: list[int | None] = []
+    j = 0
+    for title in titles:
+        want = _norm(title)
+        k = next((k for k in range(j, len(candidates))
+                  if _norm(re.sub(r"\{[^}]*\}\s*$", "", candidates[k][1])).replace("*", "").replace("_", "") == want), None)
+        if k is None:
+            out.append(None)
+        else:
+            out.append(candidates[k][0])
+            j = k + 1
+    return out
+
+
+class _Finder:
+    """Finds where something from the AST is written in a file's text.
+
+    Pandoc's Markdown reader does not report positions, so an element is
+    found again by its text: each search continues after the previous
+    find of the same text, so the second of two equal targets gets the
+    second line."""
+
+    def __init__(self, text: str):
+        self.text = text
+        self.after: dict[str, int] = {}
+
+    def find(self, *needles: tuple[str, str]) -> tuple[int | None, int | None]:
+        """(line, column) of the first needle found; a needle is (prefix,
+        text) and the column is that of the text."""
+        for prefix, needle in needles:
+            if not needle:
+                continue
+            key = prefix + needle
+            i = self.text.find(key, self.after.get(key, 0))
+            if i < 0:
+                i = self.text.find(key)
+            if i < 0:
+                continue
+            self.after[key] = i + 1
+            i += len(prefix)
+            line_start = self.text.rfind("\n", 0, i) + 1
+            return self.text.count("\n", 0, i) + 1, i - line_start + 1
+        return None, None
+
+    def find_in(self, chunk: str, needle: str) -> tuple[int | None, int | None]:
+        """(line, column) of ``needle`` inside the next occurrence of
+        ``chunk`` (raw HTML is kept verbatim), else of the chunk itself."""
+        line, column = self.find(("", chunk))
+        if line is None:
+            return None, None
+        start = self.after[chunk] - 1
+        j = chunk.lower().find(needle.lower())
+        if j > 0:
+            i = start + j
+            line_start = self.text.rfind("\n", 0, i) + 1
+            return self.text.count("\n", 0, i) + 1, i - line_start + 1
+        return line, column
 
 
 def _norm(text: str) -> str:
@@ -197,12 +310,107 @@ def _norm(text: str) -> str:
     return " ".join(text.split())
 
 
-_UNSAFE_HTML = re.compile(r"<\s*(script|iframe|object|embed|frame|frameset|base|meta|link|form)\b|\bon[a-z]+\s*=|javascript:", re.I)
+# ------------------------------------------------------- what may run or load
+
+#: Elements that run code, load another document or resource, or change
+#: where links go. They are refused in raw HTML: a publication's outputs
+#: carry text, and images come in through Markdown (where they are checked).
+_ACTIVE_TAGS = {"script", "iframe", "frame", "frameset", "object", "embed", "applet", "base", "meta",
+                "link", "form", "style", "svg", "portal", "noscript", "template"}
+#: Attributes that make the reader's browser fetch something.
+_LOADING_ATTRS = {"src", "srcset", "data", "poster", "background", "action", "formaction", "ping",
+                  "xlink:href", "lowsrc", "dynsrc", "codebase", "archive", "manifest"}
+_LOADING_CSS = re.compile(r"url\s*\(|image(-set)?\s*\(|@import|expression\s*\(|\\", re.I)
+_RUNNING_SCHEMES = ("javascript:", "vbscript:", "data:")
+
+
+def _scheme_runs(url: str) -> bool:
+    """True for javascript:, vbscript: and data: URLs, however they are
+    spelt (browsers ignore case, control characters and blanks in them)."""
+    squeezed = "".join(ch for ch in url if ch > " " and ch != "\x7f").lower()
+    return squeezed.startswith(_RUNNING_SCHEMES)
+
+
+def _unsafe_attr(name: str, value: str | None) -> str | None:
+    name = name.lower()
+    value = value or ""
+    if name.startswith("on"):
+        return f"the event handler {name}= would run code"
+    if name in _LOADING_ATTRS:
+        return f"the attribute {name}= would load a file or page"
+    if name == "style" and _LOADING_CSS.search(value):
+        return "the style= attribute would load a file (url(), image(), @import or escapes)"
+    if _scheme_runs(value):
+        return f"{name}= holds a {value.strip().split(':')[0].lower()}: URL, which would run code"
+    return None
+
+
+class _RawHtml(HTMLParser):
+    """Reads a piece of raw HTML and lists what in it would run or load."""
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.found: list[tuple[str, str]] = []  # (what, text to find it by)
+
+    def handle_starttag(self, tag, attrs):
+        if tag in _ACTIVE_TAGS:
+            self.found.append((f"the <{tag}> element would run or load something", f"<{tag}"))
+            return  # one message for the element, not one more per attribute
+        for name, value in attrs:
+            why = _unsafe_attr(name, value)
+            if why:
+                self.found.append((why, name))
+
+    handle_startendtag = handle_starttag
+
+
+def unsafe_html(raw: str) -> list[tuple[str, str]]:
+    """What in a piece of raw HTML would run or load something: a list of
+    (reason, text to find it by)."""
+    parser = _RawHtml()
+    parser.feed(raw)
+    parser.close()
+    return parser.found
 
 
 # ---------------------------------------------------------------- load
 
+@dataclass
+class _Planned:
+    """A Markdown file publication.yaml lists, and where it lists it."""
+
+    kind: str  # front | part | back
+    name: str
+    ypos: tuple  # its path in the YAML
+    part: dict | None = None
+
+
+def _plan(data: dict) -> list[_Planned]:
+    """The Markdown files in reading order, as far as the YAML can be read
+    (entries of the wrong type have been reported by the schema)."""
+    plan: list[_Planned] = []
+
+    def listed(key: str):
+        items = data.get(key)
+        return items if isinstance(items, list) else []
+
+    for i, f in enumerate(listed("front")):
+        if isinstance(f, str) and f:
+            plan.append(_Planned("front", f, ("front", i)))
+    outline = data.get("outline")
+    parts = outline.get("parts") if isinstance(outline, dict) else None
+    for i, part in enumerate(parts if isinstance(parts, list) else []):
+        if isinstance(part, dict) and isinstance(part.get("file"), str) and part["file"]:
+            plan.append(_Planned("part", part["file"], ("outline", "parts", i, "file"), part))
+    for i, f in enumerate(listed("back")):
+        if isinstance(f, str) and f:
+            plan.append(_Planned("back", f, ("back", i)))
+    return plan
+
+
 def load(folder: Path | str) -> Publication:
+    """Read and check a publication folder; every problem found is reported
+    together, as far as the parts that could be read allow."""
     root = Path(folder).resolve()
     problems: list[Problem] = []
     if not root.is_dir():
@@ -219,35 +427,28 @@ def load(folder: Path | str) -> Publication:
         raise SourceError(Problem(ypath, "publication.yaml must be a mapping of keys to values", line=1,
                                   hint="start from the publication.yaml that `pipeline new` writes"))
     problems += _schema_problems(ypath, doc)
-    if problems:
-        raise SourceError(problems)
     data = doc.data
 
     # the chapter files, in reading order
-    plan: list[tuple[str, str, tuple, dict | None]] = []  # kind, file, yaml path, part
-    for i, f in enumerate(data.get("front") or []):
-        plan.append(("front", f, ("front", i), None))
-    for i, part in enumerate(data["outline"]["parts"]):
-        plan.append(("part", part["file"], ("outline", "parts", i, "file"), part))
-    for i, f in enumerate(data.get("back") or []):
-        plan.append(("back", f, ("back", i), None))
-
-    texts: list[str] = []
-    paths: list[Path] = []
-    seen: dict[Path, tuple] = {}
-    for kind, name, ypos, _part in plan:
-        path = _inside(root, name)
+    plan = _plan(data)
+    read: list[tuple[_Planned, Path, str]] = []
+    seen: set[Path] = set()
+    for item in plan:
+        line, column = doc.pos(item.ypos, key=False)
+        at = dict(line=line, column=column)
+        path = _inside(root, item.name)
         if path is None:
-            problems.append(Problem(ypath, f"'{name}' is outside the publication folder",
-                                    "chapter files must live inside the publication's folder", line=doc.line(ypos)))
+            problems.append(Problem(ypath, f"'{item.name}' is outside the publication folder",
+                                    "chapter files must live inside the publication's folder; "
+                                    "give a path relative to it", **at))
             continue
         if path in seen:
-            problems.append(Problem(ypath, f"'{name}' is listed twice", "list each Markdown file once", line=doc.line(ypos)))
+            problems.append(Problem(ypath, f"'{item.name}' is listed twice", "list each Markdown file once", **at))
             continue
-        seen[path] = ypos
+        seen.add(path)
         if not path.is_file():
-            problems.append(Problem(ypath, f"chapter file '{name}' does not exist",
-                                    f"create {path.relative_to(root)} or correct the name", line=doc.line(ypos)))
+            problems.append(Problem(ypath, f"chapter file '{item.name}' does not exist",
+                                    f"create {path.relative_to(root)} or correct the name", **at))
             continue
         text = _read_text(path, problems)
         if text is None:
@@ -255,28 +456,28 @@ def load(folder: Path | str) -> Publication:
         if not text.strip():
             problems.append(Problem(path, "the file is empty", "write the chapter, or remove it from publication.yaml", line=1))
             continue
-        texts.append(text)
-        paths.append(path)
-    if problems:
-        raise SourceError(problems)
+        read.append((item, path, text))
 
-    api_version, parsed = pandoc.parse_markdown(texts)
-    by_path = dict(zip(paths, zip(texts, parsed)))
+    api_version, parsed = pandoc.parse_markdown([text for _, _, text in read]) if read else ([], [])
 
-    meta = _metadata(root, data)
+    # headings: levels, numbers, ids, part titles
     chapters: list[Chapter] = []
     outline: list[OutlineEntry] = []
     ids: dict[str, Location] = {}
+    texts: dict[Path, str] = {}
+    blocks_of = iter(parsed)
+    read_paths = {id(item): (path, text) for item, path, text in read}
     part_no = 0
-    for kind, name, ypos, part in plan:
-        path = _inside(root, name)
-        text, blocks = by_path[path]
-        heading_lines = _heading_lines(text)
-        if kind == "part":
+    for item in plan:
+        if item.kind == "part":
             part_no += 1
-        chapter_id = f"{kind}-{part_no}" if kind == "part" else f"{kind}-{len(chapters) + 1}"
-        entries = _number_headings(path, text, blocks, heading_lines, kind, part_no, part, ypath,
-                                   doc.line(ypos[:-1] if kind == "part" else ypos), problems)
+        if id(item) not in read_paths:
+            continue
+        path, text = read_paths[id(item)]
+        blocks = next(blocks_of)
+        texts[path] = text
+        chapter_id = f"part-{part_no}" if item.kind == "part" else f"{item.kind}-{len(chapters) + 1}"
+        entries = _number_headings(path, text, blocks, item, part_no, doc, problems)
         for e in entries:
             if e.id in ids:
                 other = ids[e.id]
@@ -285,29 +486,42 @@ def load(folder: Path | str) -> Publication:
             else:
                 ids[e.id] = e.location
         outline += entries
-        chapters.append(Chapter(kind, path, blocks, chapter_id, entries))
+        chapters.append(Chapter(item.kind, path, blocks, chapter_id, entries))
 
-    if not any(c.kind == "part" for c in chapters):
-        problems.append(Problem(ypath, "the publication has no parts", "list at least one part under outline.parts"))
-
-    pub = Publication(root.name, root, meta, chapters, outline, files=[ypath, *paths],
-                      pandoc_api_version=api_version)
-    _check_targets(pub, ids, by_path, problems)
-    after = meta.key_figures_after
-    if after and after not in ids:
+    assets: dict[str, Path] = {}
+    _check_targets(root, chapters, ids, texts, assets, problems)
+    kf = data.get("key_figures")
+    after = kf.get("after") if isinstance(kf, dict) else None
+    if isinstance(after, str) and after and chapters and after not in ids:
         near = difflib.get_close_matches(after, sorted(ids), n=1)
+        line, column = doc.pos(("key_figures", "after"), key=False)
         problems.append(Problem(ypath, f"key_figures.after names '{after}', but no heading has that id",
                                 f"did you mean '{near[0]}'?" if near else "use the id of a heading ({#id} after it)",
-                                line=doc.line(("key_figures", "after"))))
+                                line=line, column=column))
     if problems:
-        raise SourceError(problems)
+        raise SourceError(_in_reading_order(problems, [ypath, *(path for _, path, _ in read)]))
+
+    meta = _metadata(root, data)
+    files = [ypath, *(path for _, path, _ in read)]
+    files += [p for p in dict.fromkeys(assets.values()) if p not in files]
+    pub = Publication(root.name, root, meta, chapters, outline, files=files, assets=assets,
+                      pandoc_api_version=api_version)
     for c in pub.chapters:
         _decorate(c, meta)
     return pub
 
 
+def _in_reading_order(problems: list[Problem], files: list[Path]) -> list[Problem]:
+    """Problems sorted by file (publication.yaml first, then the chapters
+    in reading order) and by line, as a reader goes through them."""
+    rank = {f: i for i, f in enumerate(files)}
+    return sorted(problems, key=lambda p: (rank.get(p.file, len(rank)), p.line or 0, p.column or 0))
+
+
 def _inside(root: Path, name: str) -> Path | None:
-    """The file ``name`` names, if it is inside ``root`` (symlinks resolved)."""
+    """The file ``name`` names, if it is inside ``root`` (symlinks resolved):
+    never an absolute path, a URL (``file:``, ``https:`` …) or a path that
+    leads out with ``..`` or through a symlink."""
     if name.startswith(("/", "\\")) or re.match(r"^[A-Za-z][A-Za-z0-9+.-]*:", name):
         return None
     path = (root / name).resolve()
@@ -342,23 +556,22 @@ def _metadata(root: Path, d: dict) -> Metadata:
     )
 
 
-def _number_headings(path, text, blocks, heading_lines, kind, part_no, part, ypath, yline, problems) -> list[OutlineEntry]:
+def _number_headings(path: Path, text: str, blocks: list, item: _Planned, part_no: int, doc: YamlDoc,
+                     problems: list[Problem]) -> list[OutlineEntry]:
     """Check a chapter's headings and give them their numbers.
 
     A part's first block must be a level-1 heading equal to the part's title
     in publication.yaml; its sections are numbered 2.1, 2.1.1 and so on.
     Headings of front and back matter are unnumbered.
     """
+    kind, part = item.kind, item.part
+    headers = [b for b in blocks if b["t"] == "Header"]
+    lines = _heading_lines(text, [" ".join(pandoc.stringify(b["c"][2]).split()) for b in headers])
     entries: list[OutlineEntry] = []
     counters = [part_no, 0, 0, 0, 0, 0]
     previous = 0
-    index = 0
-    for pos, b in enumerate(blocks):
-        if b["t"] != "Header":
-            continue
+    for b, line in zip(headers, lines):
         level, (ident, classes, attrs), inlines = b["c"]
-        line = heading_lines[index] if index < len(heading_lines) else None
-        index += 1
         title = " ".join(pandoc.stringify(inlines).split())
         if level > previous + 1:
             problems.append(Problem(path, f"heading level {level} follows level {previous or 'none'}: a level is skipped",
@@ -373,83 +586,125 @@ def _number_headings(path, text, blocks, heading_lines, kind, part_no, part, ypa
             for j in range(level, len(counters)):
                 counters[j] = 0
             number = ".".join(str(n) for n in counters[:level])
-        entries.append(OutlineEntry(level, number, title, ident, part.get("label", "") if (part and level == 1) else "",
+        label = part.get("label", "") if (part and level == 1) else ""
+        entries.append(OutlineEntry(level, number, title, ident, label if isinstance(label, str) else "",
                                     Location(path, line)))
     if kind == "part":
-        first = next((b for b in blocks), None)
-        expected = " ".join(part["title"].split())
+        first = blocks[0] if blocks else None
+        expected = part.get("title") if isinstance(part.get("title"), str) else None
+        expected = " ".join(expected.split()) if expected else None
         if first is None or first["t"] != "Header" or first["c"][0] != 1:
             problems.append(Problem(path, "a part must begin with its title as a level-1 heading",
-                                    f"start the file with: # {expected}", line=1))
-        elif _norm(entries[0].title) != _norm(expected):
+                                    f"start the file with: # {expected or 'the part title'}", line=1))
+        elif expected and _norm(entries[0].title) != _norm(expected):
+            yline = doc.pos(item.ypos[:-1] + ("title",), key=False)[0]
             problems.append(Problem(path, f"the heading '{entries[0].title}' does not match the part's title in publication.yaml",
                                     f"publication.yaml (line {yline}) says '{expected}'; make the two the same",
                                     line=entries[0].location.line))
         if not any(b["t"] != "Header" for b in blocks):
             problems.append(Problem(path, "the part has a title but no text",
-                                    "write the part's text under its heading", line=entries[0].location.line if entries else 1))
+                                    "write the part's text under its heading, or remove the part from publication.yaml",
+                                    line=entries[0].location.line if entries else 1))
     return entries
 
 
-def _check_targets(pub: Publication, ids: dict, by_path: dict, problems: list[Problem]) -> None:
-    """Images must be files inside the folder; links must point at a
-    section that exists or at the web; raw HTML may not run anything."""
+_HAS_ATTR = {"Div": 0, "Span": 0, "Code": 0, "CodeBlock": 0, "Image": 0, "Link": 0, "Table": 0, "Figure": 0, "Header": 1}
+
+
+def _attr(el: dict) -> list | None:
+    """The (id, classes, key-values) of an element that has one."""
+    i = _HAS_ATTR.get(el["t"])
+    if i is None:
+        return None
+    attr = el["c"][i]
+    return attr if isinstance(attr, list) and len(attr) == 3 and isinstance(attr[0], str) else None
+
+
+def _check_targets(root: Path, chapters: list[Chapter], ids: dict, texts: dict[Path, str],
+                   assets: dict[str, Path], problems: list[Problem]) -> set[str]:
+    """Images must be files inside the folder, never fetched from elsewhere;
+    links must point at a section that exists or at the web; raw HTML and
+    attributes may not run or load anything. Fills ``assets`` (image
+    target -> file) and returns every id in the document."""
     all_ids = set(ids)
 
     def collect(el):
-        if el["t"] in ("Div", "Span", "Header", "Code", "CodeBlock", "Image", "Link", "Table", "Figure"):
-            attr = el["c"][1] if el["t"] == "Header" else el["c"][0]
-            if isinstance(attr, list) and attr and isinstance(attr[0], str) and attr[0]:
-                all_ids.add(attr[0])
+        attr = _attr(el)
+        if attr and attr[0]:
+            all_ids.add(attr[0])
 
-    for c in pub.chapters:
+    for c in chapters:
         pandoc.walk(c.blocks, collect)
 
-    for c in pub.chapters:
-        text = by_path[c.source][0]
+    for c in chapters:
+        finder = _Finder(texts[c.source])
 
-        def visit(el, c=c, text=text):
+        def report(message, hint, *needles, c=c, finder=finder, raw=None):
+            line, column = finder.find_in(raw, needles[0][1]) if raw else finder.find(*needles)
+            problems.append(Problem(c.source, message, hint, line=line, column=column))
+
+        def visit(el, c=c):
             t = el["t"]
+            attr = _attr(el)
+            if attr:
+                for key, value in attr[2]:
+                    why = _unsafe_attr(key, value)
+                    if why:
+                        shown = f"{key}={value!r}"
+                        report(f"{why} ({shown[:60]})", "remove the attribute; the outputs must not run code or load anything",
+                               ("", f"{key}="), ("", key))
             if t == "Image":
                 target = el["c"][2][0]
-                line = _line_of(text, target)
-                if re.match(r"^[a-z][a-z0-9+.-]*://", target, re.I) or target.startswith("//"):
-                    problems.append(Problem(c.source, f"remote image '{target}' is not allowed",
-                                            "download the image into the publication folder and refer to it by a relative path", line=line))
-                    return
-                path = _inside(pub.root, target)
-                if path is None:
-                    problems.append(Problem(c.source, f"image '{target}' is outside the publication folder",
-                                            "copy the image into the publication folder and refer to it by a relative path", line=line))
-                elif not path.is_file():
-                    problems.append(Problem(c.source, f"image '{target}' does not exist",
-                                            f"add {target} to the publication folder or correct the path", line=line))
+                where = (("](", target), ("<", target), ("", target))
+                scheme = re.match(r"^([A-Za-z][A-Za-z0-9+.-]*):", target)
+                if scheme and scheme.group(1).lower() == "file":
+                    report(f"image '{target}' is a file: URL, which may point anywhere on this computer",
+                           "copy the image into the publication folder and refer to it by a relative path", *where)
+                elif (scheme and target[scheme.end():].startswith("//")) or target.startswith("//"):
+                    report(f"remote image '{target}' is not allowed: a build never fetches anything from the network",
+                           "download the image into the publication folder and refer to it by a relative path", *where)
+                elif scheme and len(scheme.group(1)) > 1:
+                    report(f"image '{target}' is not a file in the publication folder",
+                           "save the image as a file in the publication folder and refer to it by a relative path", *where)
                 else:
-                    pub.assets[target] = path
-                    if path not in pub.files:
-                        pub.files.append(path)
+                    path = _inside(root, unquote(target))
+                    if path is None:
+                        report(f"image '{target}' is outside the publication folder",
+                               "copy the image into the publication folder and refer to it by a relative path", *where)
+                    elif not path.is_file():
+                        report(f"image '{target}' does not exist",
+                               f"add {unquote(target)} to the publication folder or correct the path", *where)
+                    else:
+                        assets[target] = path
             elif t == "Link":
                 target = el["c"][2][0]
-                line = _line_of(text, target)
+                where = (("](", target), ("<", target), ("", target))
                 if target.startswith("#"):
                     if target[1:] not in all_ids:
                         near = difflib.get_close_matches(target[1:], sorted(all_ids), n=1)
-                        problems.append(Problem(c.source, f"link to '{target}', but no section has the id '{target[1:]}'",
-                                                f"did you mean '#{near[0]}'?" if near else "give the section that id with {#id} after its heading",
-                                                line=line))
+                        report(f"link to '{target}', but no section has the id '{target[1:]}'",
+                               f"did you mean '#{near[0]}'?" if near else "give the section that id with {#id} after its heading",
+                               *where)
                 elif re.match(r"^(https?:|mailto:)", target, re.I):
                     pass
+                elif _scheme_runs(target):
+                    report(f"link to a {target.split(':')[0].strip().lower()}: URL, which would run code or load a page: {target[:60]!r}",
+                           "remove the link; link to a section with [text](#section-id) or to a web page with https://", *where)
                 else:
-                    problems.append(Problem(c.source, f"link target '{target}' is neither a section (#id) nor a web address",
-                                            "link to a section with [text](#section-id), or give a full https:// address", line=line))
+                    report(f"link target '{target}' is neither a section (#id) nor a web address",
+                           "link to a section with [text](#section-id), or give a full https:// address", *where)
             elif t in ("RawBlock", "RawInline"):
                 fmt, raw = el["c"]
-                if fmt.lower() in ("html", "html5", "html4") and _UNSAFE_HTML.search(raw):
-                    problems.append(Problem(c.source, f"raw HTML that could run or load something: {raw.strip()[:60]!r}",
-                                            "remove the script, frame, event handler or javascript: URL; the outputs must not run code",
-                                            line=_line_of(text, raw.strip()[:30])))
+                # pandoc's HTML writer copies html/html4/html5 raw content into
+                # the outputs verbatim; other formats are dropped
+                if fmt.lower().startswith(("html", "epub")):
+                    for why, needle in unsafe_html(raw):
+                        report(f"raw HTML that could run or load something: {why}",
+                               "remove it; the outputs carry text and Markdown images only, nothing that runs or loads",
+                               ("", needle), raw=raw)
 
         pandoc.walk(c.blocks, visit)
+    return all_ids
 
 
 def _decorate(chapter: Chapter, meta: Metadata) -> None:
