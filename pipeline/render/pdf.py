@@ -4,8 +4,10 @@ project's paged-media stylesheets."""
 from __future__ import annotations
 
 import hashlib
+import io
 import logging
 from pathlib import Path
+from typing import Sequence
 
 from lxml import etree
 
@@ -148,9 +150,12 @@ def html_for_pdf(pub: Publication, body: Body, design: Design) -> str:
     )
 
 
-def render(pub: Publication, body: Body, design: Design, variant: str | None = "pdf/ua-1") -> bytes:
+def render(pub: Publication, body: Body, design: Design, variant: str | None = "pdf/ua-1",
+           attachments: Sequence[tuple[str, bytes]] = ()) -> bytes:
     """The PDF as bytes. ``variant`` is a WeasyPrint PDF variant
-    (``pdf/ua-1``, ``pdf/a-3u`` …); WeasyPrint warnings fail the build."""
+    (``pdf/ua-1``, ``pdf/a-3u`` …); ``attachments`` are (name, bytes) of
+    files to embed (a PDF/A-3 carries its source this way), dated like the
+    build. WeasyPrint warnings fail the build."""
     import weasyprint
 
     page = html_for_pdf(pub, body, design)
@@ -161,12 +166,17 @@ def render(pub: Publication, body: Body, design: Design, variant: str | None = "
     try:
         doc = weasyprint.HTML(string=page, base_url=pub.root.as_uri() + "/", url_fetcher=fetcher)
         ident = hashlib.sha256(f"{pub.meta.identifier}|{pub.meta.edition.version}".encode()).hexdigest()[:32]
+        built = build_time(pub)
+        files = [weasyprint.Attachment(file_obj=io.BytesIO(content), name=name, description=f"source file {name}",
+                                       created=built, modified=built, relationship="Source")
+                 for name, content in attachments]
         with source_date_epoch(pub):  # font subsets carry a timestamp
             data = doc.write_pdf(
                 pdf_identifier=ident.encode("ascii"),
                 pdf_variant=variant,
                 pdf_tags=True,
                 uncompressed_pdf=False,
+                attachments=files or None,
             )
     finally:
         logger.removeHandler(handler)
