@@ -33,6 +33,13 @@ $(INSTALLED): pyproject.toml
 $(DIST)/%/check.json: $(INSTALLED) $$(shell find sources/$$* -type f) $(TEMPLATES) $(CODE)
 	$(PY) -m pipeline build sources/$* --out $(DIST)
 
+preview: $(STAMPS) ## PNGs of each PDF's first pages and a contact sheet, in dist/<slug>/preview/
+	@for pub in $(PUBLICATIONS); do $(PY) -m pipeline preview sources/$$pub --out $(DIST) || exit $$?; done
+
+PORT ?= 8000
+watch: $(INSTALLED) ## rebuild on save, serve on 127.0.0.1 and reload the page (PUB=slug PORT=8000)
+	$(PY) -m pipeline watch $(if $(PUB),sources/$(PUB)) --out $(DIST) --port $(PORT)
+
 # The accessibility tests load the HTML page in Debian's Chromium.
 CHROMIUM ?= /usr/bin/chromium
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)

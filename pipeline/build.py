@@ -40,29 +40,46 @@ def output_name(slug: str, fmt: str) -> str:
     return f"{slug}.{fmt}"
 
 
-def render_all(pub: Publication, design: Design, formats=FORMATS, timings: dict | None = None) -> dict[str, bytes]:
+def _tell(progress, step: str, timings: dict | None = None) -> None:
+    """Report a step to the optional ``progress(step, seconds)`` callback:
+    seconds is None when the step starts, its duration when it ends."""
+    if progress is not None:
+        progress(step, None if timings is None else timings[step])
+
+
+def render_all(pub: Publication, design: Design, formats=FORMATS, timings: dict | None = None,
+               progress=None) -> dict[str, bytes]:
     """Every requested format as bytes, from one model and one body."""
     timings = {} if timings is None else timings
+    _tell(progress, "body")
     t = time.perf_counter()
     body = body_html(pub, design)
     timings["body"] = time.perf_counter() - t
+    _tell(progress, "body", timings)
     out = {}
     for fmt in formats:
+        _tell(progress, fmt)
         t = time.perf_counter()
         out[fmt] = RENDERERS[fmt](pub, body, design)
         timings[fmt] = time.perf_counter() - t
+        _tell(progress, fmt, timings)
     return out
 
 
 def build(source_dir: Path | str, out: Path | str = "dist", formats=FORMATS, design: Design | None = None,
-          check: bool = True) -> BuildResult:
+          check: bool = True, progress=None) -> BuildResult:
+    """``progress``, if given, is called as ``progress(step, None)`` when a
+    step (load, body, each format, check) starts and ``progress(step,
+    seconds)`` when it ends (see pipeline.progress)."""
     design = design or Design()
     timings: dict[str, float] = {}
+    _tell(progress, "load")
     t = time.perf_counter()
     pub = source.load(source_dir)
     timings["load"] = time.perf_counter() - t
+    _tell(progress, "load", timings)
 
-    outputs = render_all(pub, design, formats, timings)
+    outputs = render_all(pub, design, formats, timings, progress)
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -75,9 +92,11 @@ def build(source_dir: Path | str, out: Path | str = "dist", formats=FORMATS, des
         if check:
             from pipeline.check import check_outputs
 
+            _tell(progress, "check")
             t = time.perf_counter()
             report = check_outputs(pub, staging, formats=formats)
             timings["check"] = time.perf_counter() - t
+            _tell(progress, "check", timings)
             report.write(staging / "check.json")
             result.check = report
             if not report.ok:

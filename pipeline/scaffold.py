@@ -68,7 +68,7 @@ def describe(schema: dict, path: str) -> str:
     if path.endswith("[]"):  # describe the list, not its items
         key_node = _node(schema, path[:-2])[0]
     text = key_node.get("description", "").strip()
-    need = "Required." if required else "Optional."
+    need = "Required." if required else "" if text.lower().startswith("optional") else "Optional."
     return f"{text} {need}".strip()
 
 
