@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from pipeline.model import Publication
-from pipeline.render.common import Body, Design, build_time, serialise, style_tokens
+from pipeline.render.common import Body, Design, build_time, data_uri, serialise, style_tokens
 from pipeline.render.outline import toc_tree
+from pipeline.render.webfonts import web_fonts
 
 STYLESHEETS = ("tokens.css", "html.css")
 
@@ -15,13 +16,12 @@ def render(pub: Publication, body: Body, design: Design) -> bytes:
         el = body.chapter(c.id)
         body.embed_images(el)
         chapters.append((c, serialise(el)))
-    page = design.render(
-        "html/page.html.j2",
-        pub=pub,
-        meta=pub.meta,
-        toc=toc_tree(pub.chapters, max_level=3),
-        chapters=chapters,
-        css=design.css(*STYLESHEETS) + "\n" + style_tokens(pub),
-        built=build_time(pub),
-    )
-    return page.encode("utf-8")
+    context = dict(pub=pub, meta=pub.meta, toc=toc_tree(pub.chapters, max_level=3), chapters=chapters,
+                   built=build_time(pub))
+    css = design.css(*STYLESHEETS) + "\n" + style_tokens(pub)
+    # the fonts are subset to the characters of the page they are part of
+    text = design.render("html/page.html.j2", css=css, **context)
+    fonts = [{"family": f.family, "weight": f.weight, "style": f.style, "uri": data_uri(f.filename, f.data)}
+             for f in web_fonts(text)]
+    css = design.render("css/webfonts.css.j2", fonts=fonts) + css
+    return design.render("html/page.html.j2", css=css, **context).encode("utf-8")
