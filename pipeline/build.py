@@ -19,6 +19,8 @@ from pathlib import Path
 
 from pipeline import source
 from pipeline.errors import BuildError
+from pipeline.interrupts import uninterrupted
+from pipeline.lock import output_lock
 from pipeline.model import Publication
 from pipeline.render import epub, html, pdf
 from pipeline.render.common import Design, body_html
@@ -79,9 +81,15 @@ def build(source_dir: Path | str, out: Path | str = "dist", formats=FORMATS, des
     timings["load"] = time.perf_counter() - t
     _tell(progress, "load", timings)
 
+    out = Path(out)
+    with output_lock(out, pub.slug):  # a second build of it into `out` stops here with a message
+        return _render_check_swap(pub, out, design, formats, check, timings, progress)
+
+
+def _render_check_swap(pub: Publication, out: Path, design: Design, formats, check: bool, timings: dict,
+                       progress) -> BuildResult:
     outputs = render_all(pub, design, formats, timings, progress)
 
-    out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     final = out / pub.slug
     staging = Path(tempfile.mkdtemp(prefix=f".{pub.slug}.", suffix=".tmp", dir=out))
@@ -103,12 +111,14 @@ def build(source_dir: Path | str, out: Path | str = "dist", formats=FORMATS, des
                 from pipeline.errors import CheckFailed
 
                 raise CheckFailed(report.findings())
-        _swap_into_place(staging, final)
+        with uninterrupted(f"the build had finished: {final} holds the new outputs"):  # no half-done swap
+            _swap_into_place(staging, final)
         result.files = {fmt: final / output_name(pub.slug, fmt) for fmt in outputs}
         return result
     finally:
         if staging.exists():
-            shutil.rmtree(staging, ignore_errors=True)
+            with uninterrupted():
+                shutil.rmtree(staging, ignore_errors=True)
 
 
 def _swap_into_place(staging: Path, final: Path) -> None:

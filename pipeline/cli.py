@@ -8,7 +8,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-from pipeline import __version__
+from pipeline import __version__, interrupts
 from pipeline.errors import BuildError, CheckFailed, SourceError
 
 EXIT_OK, EXIT_CHECK_FAILED, EXIT_BAD_INPUT = 0, 1, 2
@@ -211,6 +211,7 @@ def cmd_watch(args) -> int:
 def main(argv: list[str] | None = None) -> int:
     p = parser()
     args = p.parse_args(argv)
+    restore = interrupts.install()  # SIGTERM, like Ctrl-C, unwinds the build and its staging folder
     try:
         return args.func(args)
     except SourceError as exc:
@@ -233,9 +234,19 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    except KeyboardInterrupt:
-        print("interrupted; the previous outputs were kept.", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        print(f"{'stopped by ' + str(exc) if isinstance(exc, interrupts.Interrupted) else 'interrupted'}; "
+              f"{getattr(exc, 'note', '') or 'the previous outputs were kept'}.", file=sys.stderr)
+        return getattr(exc, "exit_status", 130)
+    except Exception as exc:  # a bug in the pipeline or a library, not the user's doing
+        if getattr(args, "debug", False):
+            raise
+        text = " ".join(str(exc).split())
+        print(f"internal error: {type(exc).__name__}{': ' + text[:300] if text else ''} "
+              "(rerun with --debug for the traceback); the previous outputs were kept.", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    finally:
+        restore()
 
 
 if __name__ == "__main__":

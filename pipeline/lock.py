@@ -1,0 +1,71 @@
+"""One build of a publication at a time per output folder.
+
+``output_lock(out, slug)`` holds an exclusive ``flock`` on
+``<out>/.<slug>.lock`` for the length of a build. A second build of the
+same publication into the same folder fails at once with a message that
+names the lock; the kernel releases the lock when the holder exits, however
+it exits, so a crashed build never leaves a stale lock behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import re
+import shutil
+from pathlib import Path
+
+from pipeline.errors import BuildError, shown_path
+
+
+def lock_path(out: Path, slug: str) -> Path:
+    return Path(out) / f".{slug}.lock"
+
+
+@contextlib.contextmanager
+def output_lock(out: Path, slug: str):
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    path = lock_path(out, slug)
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 64).decode("ascii", "replace").strip()
+            os.close(fd)
+            raise BuildError(
+                f"another build of '{slug}' into {shown_path(out)} is running"
+                + (f" (process {holder})" if holder.isdigit() else "")
+                + f"; it holds the lock {shown_path(path)}\n"
+                "  hint: wait for that build to finish, then run this one again; the lock is released "
+                "when that process ends (there is no need to delete the file)") from None
+        # the holder before us removes the file when it is done: if that
+        # happened between our open() and flock(), we locked a file nobody
+        # else will see, so start again with the file that is there now
+        try:
+            if os.stat(path).st_ino == os.fstat(fd).st_ino:
+                break
+        except FileNotFoundError:
+            pass
+        os.close(fd)
+    try:
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode("ascii"))
+        remove_leftovers(out, slug)
+        yield path
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+        os.close(fd)
+
+
+def remove_leftovers(out: Path, slug: str) -> None:
+    """Staging and set-aside folders of a build of ``slug`` that was killed
+    outright (SIGKILL, power cut), which no ``finally`` could remove. Only
+    called with the lock held, so no running build owns them."""
+    pattern = re.compile(rf"^\.{re.escape(slug)}\.([a-z0-9_]{{8}}\.tmp|old)$")
+    for child in out.iterdir():
+        if pattern.match(child.name) and child.is_dir() and not child.is_symlink():
+            shutil.rmtree(child, ignore_errors=True)
