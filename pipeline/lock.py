@@ -26,10 +26,15 @@ def lock_path(out: Path, slug: str) -> Path:
 @contextlib.contextmanager
 def output_lock(out: Path, slug: str):
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    created = not out.exists()
     path = lock_path(out, slug)
     while True:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise BuildError(f"cannot write into the output folder {shown_path(out)}: {exc.strerror}\n"
+                             "  hint: choose another folder with --out, or make this one writable") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -59,6 +64,13 @@ def output_lock(out: Path, slug: str):
         with contextlib.suppress(FileNotFoundError):
             os.unlink(path)
         os.close(fd)
+        if created:  # a failed first build leaves no empty output folder behind
+            _remove_if_empty(out)
+
+
+def _remove_if_empty(folder: Path) -> None:
+    with contextlib.suppress(OSError):
+        folder.rmdir()
 
 
 def remove_leftovers(out: Path, slug: str) -> None:

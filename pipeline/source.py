@@ -320,6 +320,8 @@ _ACTIVE_TAGS = {"script", "iframe", "frame", "frameset", "object", "embed", "app
 #: Attributes that make the reader's browser fetch something.
 _LOADING_ATTRS = {"src", "srcset", "data", "poster", "background", "action", "formaction", "ping",
                   "xlink:href", "lowsrc", "dynsrc", "codebase", "archive", "manifest"}
+#: Attributes whose value is a URL a reader may follow (a javascript: one runs).
+_URL_ATTRS = {"href", "xlink:href", "cite", "longdesc", "usemap"}
 _LOADING_CSS = re.compile(r"url\s*\(|image(-set)?\s*\(|@import|expression\s*\(|\\", re.I)
 _RUNNING_SCHEMES = ("javascript:", "vbscript:", "data:")
 
@@ -340,7 +342,7 @@ def _unsafe_attr(name: str, value: str | None) -> str | None:
         return f"the attribute {name}= would load a file or page"
     if name == "style" and _LOADING_CSS.search(value):
         return "the style= attribute would load a file (url(), image(), @import or escapes)"
-    if _scheme_runs(value):
+    if name in _URL_ATTRS and _scheme_runs(value):
         return f"{name}= holds a {value.strip().split(':')[0].lower()}: URL, which would run code"
     return None
 
