@@ -196,3 +196,14 @@ def test_an_internal_error_is_one_line_with_a_hint_and_exit_2(tmp_path, monkeypa
         main(["build", str(ROOT / "tests/fixtures/sample-report"), "--out", str(out), "--no-check",
               "--formats", "epub", "--quiet", "--debug"])
     assert snapshot(out) == before
+
+
+def test_the_readme_shows_a_real_message():
+    """The README's "When a build fails" shows what the CLI really prints."""
+    readme = (ROOT / "README.md").read_text("utf-8")
+    section = readme.split("## When a build fails", 1)[1].split("\n## ", 1)[0]
+    block = re.search(r"```\n\$ python -m pipeline (build tests/bad/\S+ -q)\n(.*?)```", section, re.S)
+    assert block, "the section lost its example"
+    proc = run_cli(*block.group(1).split())
+    assert proc.returncode == 2
+    assert proc.stderr == block.group(2)
