@@ -50,8 +50,10 @@ def _tell(progress, step: str, timings: dict | None = None) -> None:
 
 
 def render_all(pub: Publication, design: Design, formats=FORMATS, timings: dict | None = None,
-               progress=None) -> dict[str, bytes]:
-    """Every requested format as bytes, from one model and one body."""
+               progress=None, render_options: dict[str, dict] | None = None) -> dict[str, bytes]:
+    """Every requested format as bytes, from one model and one body.
+    ``render_options`` maps a format to its renderer's keyword arguments
+    (e.g. ``{"pdf": {"variant": "pdf/a-3u"}}``)."""
     timings = {} if timings is None else timings
     _tell(progress, "body")
     t = time.perf_counter()
@@ -62,14 +64,14 @@ def render_all(pub: Publication, design: Design, formats=FORMATS, timings: dict 
     for fmt in formats:
         _tell(progress, fmt)
         t = time.perf_counter()
-        out[fmt] = RENDERERS[fmt](pub, body, design)
+        out[fmt] = RENDERERS[fmt](pub, body, design, **(render_options or {}).get(fmt, {}))
         timings[fmt] = time.perf_counter() - t
         _tell(progress, fmt, timings)
     return out
 
 
 def build(source_dir: Path | str, out: Path | str = "dist", formats=FORMATS, design: Design | None = None,
-          check: bool = True, progress=None) -> BuildResult:
+          check: bool = True, progress=None, render_options: dict[str, dict] | None = None) -> BuildResult:
     """``progress``, if given, is called as ``progress(step, None)`` when a
     step (load, body, each format, check) starts and ``progress(step,
     seconds)`` when it ends (see pipeline.progress)."""
@@ -83,12 +85,12 @@ def build(source_dir: Path | str, out: Path | str = "dist", formats=FORMATS, des
 
     out = Path(out)
     with output_lock(out, pub.slug):  # a second build of it into `out` stops here with a message
-        return _render_check_swap(pub, out, design, formats, check, timings, progress)
+        return _render_check_swap(pub, out, design, formats, check, timings, progress, render_options)
 
 
 def _render_check_swap(pub: Publication, out: Path, design: Design, formats, check: bool, timings: dict,
-                       progress) -> BuildResult:
-    outputs = render_all(pub, design, formats, timings, progress)
+                       progress, render_options: dict[str, dict] | None = None) -> BuildResult:
+    outputs = render_all(pub, design, formats, timings, progress, render_options)
 
     out.mkdir(parents=True, exist_ok=True)
     final = out / pub.slug
