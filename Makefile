@@ -50,5 +50,8 @@ $(CHROMIUM):
 test: $(INSTALLED) $(CHROMIUM) ## run the test suite (sets itself up)
 	$(PY) -m pytest -q
 
+release: $(INSTALLED) ## archive a checked edition of every publication in dist/editions/ (never overwrites one)
+	@for pub in $(PUBLICATIONS); do $(PY) -m pipeline release sources/$$pub --archive $(ARCHIVE) || exit $$?; done
+
 clean: ## delete build outputs (never the editions archive)
-	find $(DIST) -mindepth 1 -maxdepth 1 ! -name editions -exec rm -rf {} +
+	@test ! -d $(DIST) || find $(DIST) -mindepth 1 -maxdepth 1 ! -name editions ! -name '$(notdir $(ARCHIVE))' -exec rm -rf {} +

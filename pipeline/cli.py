@@ -75,6 +75,7 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument("--no-check", action="store_true", help="skip reading the outputs back (faster, unsafe)")
     _common(b)
     b.set_defaults(func=cmd_build)
+    _edition_commands(sub)
     _authoring_commands(sub)
     return top
 
@@ -83,6 +84,127 @@ def cmd_build(args) -> int:
     from pipeline.progress import run_build
 
     run_build(_reporter(args), args.source, out=args.out, formats=args.formats, check=not args.no_check)
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------- editions
+
+def _edition_commands(sub) -> None:
+    from pipeline.editions import DEFAULT_ARCHIVE
+
+    def archive_option(p):
+        p.add_argument("--archive", type=Path, default=DEFAULT_ARCHIVE, metavar="DIR",
+                       help=f"the editions archive (default: {DEFAULT_ARCHIVE}/)")
+        p.add_argument("--debug", action="store_true", help="show Python tracebacks")
+
+    def command(parent, name, help, description, example):
+        return parent.add_parser(name, help=help, description=textwrap.fill(description, 78),
+                                 formatter_class=argparse.RawDescriptionHelpFormatter,
+                                 epilog="example:\n" + textwrap.indent(textwrap.dedent(example).strip(), "  "))
+
+    r = command(sub, "release", "build, check and archive an edition (never overwrites one)",
+                "Build and check a publication, then archive it as <archive>/<slug>/<version>/: PDF/A-3 (with the "
+                "source attached), EPUB, HTML, the source as a tarball, the check's report and a manifest of "
+                "SHA-256 checksums. A failing check archives nothing. Releasing a version that is already archived "
+                "changes nothing: it exits 0 if the files would be identical and 2 if they would differ.",
+                """\
+                python -m pipeline release sources/poverty-alleviation-cooperation
+                python -m pipeline release sources/my-report --archive /srv/editions""")
+    r.add_argument("source", type=Path, metavar="SOURCE_DIR", help="publication folder (holds publication.yaml)")
+    archive_option(r)
+    r.set_defaults(func=cmd_release)
+
+    e = command(sub, "editions", "list, verify or compare archived editions",
+                "Read the editions archive: list it, verify its checksums, compare two editions.",
+                """\
+                python -m pipeline editions list
+                python -m pipeline editions verify --archive dist/editions
+                python -m pipeline editions diff poverty-alleviation-cooperation 1.0.0 1.1.0""")
+    esub = e.add_subparsers(dest="editions_command", metavar="ACTION", required=True)
+    ls = command(esub, "list", "every archived edition with its files and sizes",
+                 "List every archived edition: publication, version, edition date, files and sizes.",
+                 "python -m pipeline editions list --archive dist/editions")
+    archive_option(ls)
+    ls.set_defaults(func=cmd_editions_list)
+    v = command(esub, "verify", "recompute every checksum against the manifests (exit 1 on any difference)",
+                "Recompute the SHA-256 of every archived file and compare it with its edition's manifest. Every "
+                "missing, altered or extra file is named; the exit status is 1 if there is any.",
+                "python -m pipeline editions verify --archive dist/editions")
+    archive_option(v)
+    v.set_defaults(func=cmd_editions_verify)
+    d = command(esub, "diff", "outline and text changes between two archived editions",
+                "Compare two archived editions of a publication from their archived sources: metadata, the "
+                "outline heading by heading, and the text sentence by sentence, grouped by section.",
+                "python -m pipeline editions diff poverty-alleviation-cooperation 1.0.0 1.1.0")
+    d.add_argument("slug", metavar="SLUG", help="the publication (its folder name)")
+    d.add_argument("v1", metavar="V1", help="the older version")
+    d.add_argument("v2", metavar="V2", help="the newer version")
+    archive_option(d)
+    d.set_defaults(func=cmd_editions_diff)
+
+
+def cmd_release(args) -> int:
+    from pipeline.editions import release
+
+    try:
+        r = release(args.source, args.archive)
+    except CheckFailed as exc:
+        if args.debug:
+            raise
+        for finding in exc.findings:
+            print(finding, file=sys.stderr)
+        print("check failed; nothing was archived.", file=sys.stderr)
+        return EXIT_CHECK_FAILED
+    ed = r.edition
+    if not r.created:
+        print(f"{ed.slug} {ed.version} is already archived in {ed.folder} with identical files; nothing was changed.")
+        return EXIT_OK
+    print(f"released {ed.slug} {ed.version} ({ed.manifest['edition_date']}) into {ed.folder}")
+    for f in ed.files:
+        print(f"  {f.name:<48} {f.size:>12,} bytes  sha256 {f.sha256[:16]}…")
+    return EXIT_OK
+
+
+def cmd_editions_list(args) -> int:
+    from pipeline.editions import editions, human_size
+
+    eds = editions(args.archive)
+    if not eds:
+        print(f"{args.archive} holds no editions.")
+        return EXIT_OK
+    rows = [("PUBLICATION", "VERSION", "DATE", "RELEASED", "FILES", "SIZE")]
+    for ed in eds:
+        rows.append((ed.slug, ed.version, ed.manifest["edition_date"], ed.manifest.get("released", ""),
+                     str(len(ed.files)), human_size(sum(f.size for f in ed.files))))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    line = lambda r: "  ".join(c.rjust(w) if i >= 4 else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths))).rstrip()
+    print(line(rows[0]))
+    for ed, row in zip(eds, rows[1:]):
+        print(line(row))
+        for f in ed.files:
+            print(f"    {f.name:<{max(len(g.name) for g in ed.files)}}  {f.size:>12,} bytes")
+    return EXIT_OK
+
+
+def cmd_editions_verify(args) -> int:
+    from pipeline.editions import verify
+
+    report = verify(args.archive)
+    for finding in report.findings:
+        print(finding)
+    summary = f"{report.editions} edition(s), {report.files} file(s) checked"
+    if report.ok:
+        print(f"{summary}: every checksum matches its manifest.")
+        return EXIT_OK
+    n = len(report.findings)
+    print(f"{summary}: {n} problem{'s' if n != 1 else ''}.")
+    return EXIT_CHECK_FAILED
+
+
+def cmd_editions_diff(args) -> int:
+    from pipeline.editions import diff, format_diff
+
+    print(format_diff(diff(args.archive, args.slug, args.v1, args.v2)), end="")
     return EXIT_OK
 
 
