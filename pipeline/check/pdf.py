@@ -1,0 +1,172 @@
+"""Read the PDF back with PDFium: the bookmark tree, the body text of every
+page, the folio printed on every page and the printed contents.
+
+Page geometry: the running heads are set in the top margin and the folios in
+the bottom margin (templates/css/page.css: 24 mm and 28 mm). Text whose
+middle lies in one of those margins is kept apart from the body text, so
+that neither pollutes the comparison with the source.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import re
+from pathlib import Path
+
+import pypdfium2 as pdfium
+import pypdfium2.raw as pdfium_c
+
+from pipeline.check.extracted import ContentsLine, Entry, Extracted, Finding, Page, short, spaced, split_number, strict
+
+MM = 72 / 25.4
+TOP_MARGIN = 24 * MM
+BOTTOM_MARGIN = 28 * MM
+
+#: A line of the printed contents ends with a dotted leader and a page
+#: number (arabic or lower-roman).
+_LEADER = re.compile(r"^(?P<text>.*?)[\s\u00a0]*(?:\.[\s\u00a0]*){3,}(?P<page>[0-9]+|[ivxlcdm]+)[\s\u00a0]*$", re.I)
+
+
+def read(path: Path) -> Extracted:
+    out = Extracted("pdf")
+    try:
+        doc = pdfium.PdfDocument(str(path))
+    except pdfium.PdfiumError as exc:
+        out.problems.append(Finding("pdf", "structure", f"the file cannot be opened as a PDF: {exc}"))
+        return out
+    try:
+        for i in range(len(doc)):
+            page = doc[i]
+            try:
+                body, folio = _page_text(page)
+            finally:
+                page.close()
+            out.pages.append(Page(i, folio, body))
+        _read_bookmarks(doc, out)
+    finally:
+        doc.close()
+    _check_bookmark_pages(out)
+    _read_contents(out)
+    # the running text: the pages after the contents
+    after = max(out.info.get("contents_pages") or [-1]) + 1
+    out.text = [p.text for p in out.pages[after:]]
+    out.info = {"pages": len(out.pages), "folios": [p.folio for p in out.pages],
+                "contents_pages": out.info.get("contents_pages", [])}
+    return out
+
+
+def _page_text(page) -> tuple[str, str]:
+    """The page's body text and its folio.
+
+    Superscripts (footnote calls among them) are left out, as they are in
+    every format: a character is one when it is set markedly smaller than
+    the character before it and above its baseline."""
+    textpage = page.get_textpage()
+    try:
+        n = textpage.count_chars()
+        text = textpage.get_text_range(0, n) if n > 0 else ""
+        height = page.get_height()
+        if len(text) != n:  # characters outside the BMP: no index per char
+            body = textpage.get_text_bounded(bottom=BOTTOM_MARGIN, top=height - TOP_MARGIN)
+            folio = textpage.get_text_bounded(top=BOTTOM_MARGIN)
+            return body, spaced(folio)
+        body: list[str] = []
+        folio: list[str] = []
+        l, r, b, t = ctypes.c_double(), ctypes.c_double(), ctypes.c_double(), ctypes.c_double()
+        x, y = ctypes.c_double(), ctypes.c_double()
+        prev_size = prev_y = None
+        for j, ch in enumerate(text):
+            if ch.isspace():
+                body.append(ch)
+                folio.append(" ")
+                continue
+            if not pdfium_c.FPDFText_GetCharBox(textpage, j, l, r, b, t) or (l.value == r.value and b.value == t.value == 0):
+                body.append(ch)
+                continue
+            middle = (b.value + t.value) / 2
+            if middle < BOTTOM_MARGIN:
+                folio.append(ch)
+                continue
+            if middle > height - TOP_MARGIN:
+                continue  # running head
+            size = pdfium_c.FPDFText_GetFontSize(textpage, j)
+            pdfium_c.FPDFText_GetCharOrigin(textpage, j, x, y)
+            if prev_size and size < 0.8 * prev_size and y.value > prev_y + 0.1 * prev_size:
+                continue  # superscript
+            prev_size, prev_y = size, y.value
+            body.append(ch)
+        return "".join(body), spaced("".join(folio))
+    finally:
+        textpage.close()
+
+
+def _read_bookmarks(doc, out: Extracted) -> None:
+    for bm in doc.get_toc(max_depth=16):
+        title = spaced(bm.get_title())
+        dest = bm.get_dest()
+        index = dest.get_index() if dest is not None else None
+        number, text = split_number(title)
+        out.outline.append(Entry(bm.level + 1, number, text,
+                                 target=f"page {index + 1}" if index is not None else "", page=index))
+
+
+def _check_bookmark_pages(out: Extracted) -> None:
+    """Each bookmark leads to a page that prints its heading."""
+    for e in out.outline:
+        if e.page is None or not 0 <= e.page < len(out.pages):
+            out.problems.append(Finding("pdf", "outline", f"bookmark \"{short(e.display)}\" leads to no page"))
+            continue
+        if strict(e.display) not in strict(out.pages[e.page].text):
+            page = out.pages[e.page]
+            printed = f" (printed page {page.folio})" if page.folio else ""
+            out.problems.append(Finding("pdf", "outline",
+                                        f"bookmark \"{short(e.display)}\" leads to page {e.page + 1}{printed}, "
+                                        f"which does not print that heading"))
+
+
+def _read_contents(out: Extracted) -> None:
+    """The printed contents: the first run of pages whose lines end in a
+    dotted leader and a page number. An entry may wrap over several lines;
+    the lines before its leader belong to it."""
+    pages = []
+    for p in out.pages:
+        has = any(_LEADER.match(line) for line in p.text.splitlines())
+        if has:
+            pages.append(p)
+        elif pages and p.text.strip():
+            break
+    if not pages:
+        out.problems.append(Finding("pdf", "contents", "no contents page found (no line ends in a dotted leader and a page number)"))
+        return
+    out.info["contents_pages"] = [p.index for p in pages]
+    pending: list[str] = []
+    for p in pages:
+        for line in p.text.splitlines():
+            m = _LEADER.match(line)
+            if m:
+                pending.append(m.group("text"))
+                out.contents.append(ContentsLine(spaced(" ".join(pending)), printed_page=m.group("page")))
+                pending = []
+            elif line.strip():
+                pending.append(line)
+
+
+def heading_pages(out: Extracted, displays: list[str]) -> list[int | None]:
+    """The page on which each heading (number and title, in outline order)
+    is printed, searching the body pages after the contents in order."""
+    first = (max(out.info.get("contents_pages") or [-1]) + 1)
+    texts = [strict(p.text) for p in out.pages]
+    result: list[int | None] = []
+    page, offset = first, 0
+    for display in displays:
+        key = strict(display)
+        found = None
+        for q in range(page, len(texts)):
+            i = texts[q].find(key, offset if q == page else 0)
+            if i >= 0:
+                found = q
+                page, offset = q, i + len(key)
+                break
+        result.append(found)
+    return result
+
