@@ -33,6 +33,16 @@ $(INSTALLED): pyproject.toml
 $(DIST)/%/check.json: $(INSTALLED) $$(shell find sources/$$* -type f) $(TEMPLATES) $(CODE)
 	$(PY) -m pipeline build sources/$* --out $(DIST)
 
+check: $(INSTALLED) ## check every publication built in dist/ against its source, without rebuilding
+	@status=0; checked=0; \
+	for pub in $(PUBLICATIONS); do \
+	  test -d $(DIST)/$$pub || { echo "$$pub: not built in $(DIST)/ (run make); skipped"; continue; }; \
+	  checked=$$((checked + 1)); \
+	  $(PY) -m pipeline check sources/$$pub --dist $(DIST)/$$pub || { s=$$?; [ $$status -ge $$s ] || status=$$s; }; \
+	done; \
+	[ $$checked -gt 0 ] || echo "nothing in $(DIST)/ to check; run make first"; \
+	exit $$status
+
 preview: $(STAMPS) ## PNGs of each PDF's first pages and a contact sheet, in dist/<slug>/preview/
 	@for pub in $(PUBLICATIONS); do $(PY) -m pipeline preview sources/$$pub --out $(DIST) || exit $$?; done
 

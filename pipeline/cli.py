@@ -75,6 +75,7 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument("--no-check", action="store_true", help="skip reading the outputs back (faster, unsafe)")
     _common(b)
     b.set_defaults(func=cmd_build)
+    _check_command(sub)
     _edition_commands(sub)
     _authoring_commands(sub)
     return top
@@ -84,6 +85,69 @@ def cmd_build(args) -> int:
     from pipeline.progress import run_build
 
     run_build(_reporter(args), args.source, out=args.out, formats=args.formats, check=not args.no_check)
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------- check
+
+def _check_command(sub) -> None:
+    c = sub.add_parser("check", help="check built outputs against their source, without rebuilding",
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       description=textwrap.fill(
+                           "Read <slug>.pdf, <slug>.epub and <slug>.html back and hold each against the source: the "
+                           "outline entry by entry (bookmarks, EPUB navigation, HTML headings), the printed contents "
+                           "and its page numbers, every paragraph and footnote of the text; then EPUBCheck (no error, "
+                           "no warning), the Nu Html Checker (no error) and the PDF's metadata, fonts and bookmarks. "
+                           "Writes the machine-readable report to <dist>/check.json.", 79),
+                       epilog=textwrap.dedent("""\
+                           example:
+                             python -m pipeline check sources/poverty-alleviation-cooperation
+                             python -m pipeline check sources/my-report --dist /tmp/dist/my-report --formats pdf
+
+                           exit status: 0 every output agrees with the source, 1 an output disagrees,
+                           2 bad input or usage (e.g. the outputs were never built)"""))
+    c.add_argument("source", type=Path, metavar="SOURCE_DIR", help="publication folder (holds publication.yaml)")
+    c.add_argument("--dist", type=Path, metavar="DIR",
+                   help="the folder that holds <slug>.pdf, <slug>.epub and <slug>.html (default: dist/<slug>/)")
+    c.add_argument("--formats", type=_formats, default=("pdf", "epub", "html"), metavar="LIST",
+                   help="comma-separated formats to check: pdf,epub,html (default: all three)")
+    c.add_argument("--quiet", "-q", action="store_true", help="print findings only")
+    c.add_argument("--verbose", "-v", action="store_true", help="also print what each reader found and the timings")
+    c.add_argument("--debug", action="store_true", help="show Python tracebacks")
+    c.set_defaults(func=cmd_check)
+
+
+def cmd_check(args) -> int:
+    from pipeline import source
+    from pipeline.check import check_outputs, output_file
+
+    pub = source.load(args.source)
+    folder = args.dist if args.dist is not None else Path("dist") / pub.slug
+    missing = [output_file(folder, pub.slug, fmt) for fmt in args.formats
+               if not output_file(folder, pub.slug, fmt).is_file()]
+    if missing:
+        raise BuildError(f"nothing to check: {', '.join(str(m) for m in missing)} not found; "
+                         f"build first with `python -m pipeline build {args.source}`")
+    report = check_outputs(pub, folder, formats=args.formats)
+    report.write(folder / "check.json")
+    if args.verbose and not args.quiet:
+        for fmt, r in report.formats.items():
+            ex = r.extracted
+            found = f"{len(ex.outline)} outline entries, {len(ex.contents)} contents lines" if ex else "nothing"
+            tool = r.conformance.tool if r.conformance else "no conformance check"
+            times = ", ".join(f"{k} {v:.2f}s" for k, v in r.timings.items())
+            print(f"{pub.slug}: {fmt:<4} {found}; {tool}; {times}")
+        print("timings: " + ", ".join(f"{k} {v:.2f}s" for k, v in report.timings.items()))
+    if not report.ok:
+        for finding in report.findings():
+            print(finding, file=sys.stderr)
+        n = len(report.findings())
+        print(f"{pub.slug}: check failed with {n} finding{'s' if n != 1 else ''}; report in {folder / 'check.json'}",
+              file=sys.stderr)
+        return EXIT_CHECK_FAILED
+    if not args.quiet:
+        print(f"{pub.slug}: {', '.join(report.formats)} agree with the source "
+              f"({report.timings['total']:.1f} s); report in {folder / 'check.json'}")
     return EXIT_OK
 
 
