@@ -4,13 +4,12 @@ verify, diff, catalogue), on real builds of the fixture."""
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import re
 import shutil
 import subprocess
-import sys
 import tarfile
+import zipfile
 from pathlib import Path
 
 import pikepdf
@@ -94,6 +93,45 @@ def without_timings(report):
     return report
 
 
+def test_every_output_names_its_edition_and_dates_itself_by_it(fixture_build):
+    from lxml import etree, html
+    from readback import pdf_text
+
+    files = fixture_build.files
+    # PDF: colophon with the edition and its history; dates from the edition date
+    text = pdf_text(files["pdf"])
+    assert "Edition 1.1.0" in text
+    assert re.search(r"Edition history .*1\.0\.0 .*First edition\. .*1\.1\.0 .*Adds the maintenance findings\.", text)
+    with pikepdf.open(files["pdf"]) as pdf:
+        assert str(pdf.docinfo["/CreationDate"]) == str(pdf.docinfo["/ModDate"]) == "D:20261001000000Z"
+        assert pdf.open_metadata().get("xmp:CreateDate") == "2026-10-01T00:00:00Z"
+    # HTML: metadata and footer
+    page = html.parse(str(files["html"])).getroot()
+    assert page.xpath("string(//meta[@name='dcterms.hasVersion']/@content)") == "1.1.0"
+    assert page.xpath("string(//meta[@name='dcterms.date']/@content)") == "2026-10-01"
+    footer = " ".join(page.xpath("string(//footer)").split())
+    assert "Edition 1.1.0, 2026-10-01" in footer
+    assert "1.0.0 (2026-09-01): First edition." in footer and "1.1.0 (2026-10-01): Adds the maintenance findings." in footer
+    # EPUB: package metadata, and every zip entry dated by the edition
+    with zipfile.ZipFile(files["epub"]) as z:
+        opf = etree.fromstring(z.read("EPUB/package.opf"))
+        assert {i.date_time for i in z.infolist()} == {(2026, 10, 1, 0, 0, 0)}
+    ns = {"opf": "http://www.idpf.org/2007/opf", "dc": "http://purl.org/dc/elements/1.1/"}
+    assert opf.xpath("string(//dc:date)", namespaces=ns) == "2026-10-01"
+    assert opf.xpath("string(//opf:meta[@property='schema:version'])", namespaces=ns) == "1.1.0"
+    assert opf.xpath("string(//opf:meta[@property='dcterms:modified'])", namespaces=ns) == "2026-10-01T00:00:00Z"
+
+
+def test_source_date_epoch_overrides_the_edition_date(tmp_path, monkeypatch):
+    from pipeline.build import build
+
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")  # 2023-11-14 22:13:20 UTC
+    result = build(FIXTURE, tmp_path, formats=("epub",), check=False)
+    with zipfile.ZipFile(result.files["epub"]) as z:
+        assert {i.date_time for i in z.infolist()} == {(2023, 11, 14, 22, 13, 20)}
+        assert b"<meta property=\"dcterms:modified\">2023-11-14T22:13:20Z</meta>" in z.read("EPUB/package.opf")
+
+
 # ------------------------------------------------------------ release
 
 def test_release_archives_every_file_with_its_checksum(archive):
@@ -136,7 +174,14 @@ def test_archived_pdf_is_pdf_a_with_the_source_attached(archive):
         meta = doc.open_metadata()
         assert meta.get("pdfaid:part") == "3"
         assert meta.get("pdfaid:conformance") == "U"
-        assert "/OutputIntents" in doc.Root
+        assert "/OutputIntents" in doc.Root and "/ID" in doc.trailer
+        # what PDF/A asks of the parts we use, as far as pikepdf can see:
+        # no interpolated image, each attached file associated once, as a source
+        images = [o for o in doc.objects if isinstance(o, pikepdf.Stream) and o.get("/Subtype") == "/Image"]
+        assert images and not any(bool(o.get("/Interpolate", False)) for o in images)
+        associated = [spec.objgen for spec in doc.Root.AF]
+        assert len(associated) == len(set(associated)) == len(doc.attachments)
+        assert {str(spec.get("/AFRelationship")) for spec in doc.Root.AF} == {"/Source"}
         attached = {name: spec.get_file().read_bytes() for name, spec in doc.attachments.items()}
     assert attached["publication.yaml"] == (FIXTURE / "publication.yaml").read_bytes()
     assert attached["findings.md"] == (FIXTURE / "findings.md").read_bytes()

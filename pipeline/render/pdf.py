@@ -21,6 +21,8 @@ from pipeline.render.outline import toc_tree
 #: One sheet per component, after the tokens they all read.
 STYLESHEETS = ("tokens.css", "page.css", "cover.css", "toc.css", "headings.css",
                "text.css", "lists.css", "tables.css", "figures.css", "footnotes.css", "colophon.css")
+#: Added for the archival PDF/A variants.
+PDF_A_STYLESHEETS = ("pdfa.css",)
 
 FONTS = {  # family -> [(file, weight, style)]
     "Source Serif Pro": [("SourceSerifPro-Regular.ttf", 400, "normal"), ("SourceSerifPro-It.ttf", 400, "italic"),
@@ -141,13 +143,29 @@ def _drop(el) -> None:
     parent.remove(el)
 
 
-def html_for_pdf(pub: Publication, body: Body, design: Design) -> str:
-    css = design.render("css/fonts.css.j2", faces=font_faces()) + design.css(*STYLESHEETS) + "\n" + style_tokens(pub)
+def is_pdf_a(variant: str | None) -> bool:
+    return bool(variant) and variant.startswith("pdf/a-")
+
+
+def html_for_pdf(pub: Publication, body: Body, design: Design, variant: str | None = None) -> str:
+    sheets = STYLESHEETS + (PDF_A_STYLESHEETS if is_pdf_a(variant) else ())
+    css = design.render("css/fonts.css.j2", faces=font_faces()) + design.css(*sheets) + "\n" + style_tokens(pub)
     return design.render(
         "pdf/report.html.j2",
         pub=pub, meta=pub.meta, toc=toc_tree(pub.chapters, max_level=2),
         chapters=prepare(pub, body), css=css, built=build_time(pub),
     )
+
+
+def _associated_files_once(document, pdf) -> None:
+    """WeasyPrint 70 lists every attachment twice in the catalog's /AF
+    array for PDF/A-3 (Kozea/WeasyPrint#2917, fixed after 70.0): keep each
+    once."""
+    af = pdf.catalog.get("AF")
+    if af:
+        unique = list(dict.fromkeys(af))
+        af.clear()
+        af.extend(unique)
 
 
 def render(pub: Publication, body: Body, design: Design, variant: str | None = "pdf/ua-1",
@@ -158,7 +176,7 @@ def render(pub: Publication, body: Body, design: Design, variant: str | None = "
     build. WeasyPrint warnings fail the build."""
     import weasyprint
 
-    page = html_for_pdf(pub, body, design)
+    page = html_for_pdf(pub, body, design, variant)
     fetcher = Fetcher([pub.root, design.root, *font_dirs()])
     handler = _Collect()
     logger = logging.getLogger("weasyprint")
@@ -177,6 +195,7 @@ def render(pub: Publication, body: Body, design: Design, variant: str | None = "
                 pdf_tags=True,
                 uncompressed_pdf=False,
                 attachments=files or None,
+                finisher=_associated_files_once if is_pdf_a(variant) else None,
             )
     finally:
         logger.removeHandler(handler)
