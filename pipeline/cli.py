@@ -373,8 +373,9 @@ def cmd_new(args) -> int:
     if not args.quiet:
         made = sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
         print(f"created {folder}/: {', '.join(made)}")
-        print(f"next:\n  python -m pipeline build {folder}    # PDF, EPUB and HTML in dist/{args.slug}/\n"
-              f"  python -m pipeline watch {folder}    # rebuild on save, see it in the browser")
+        me = "pipeline" if Path(sys.argv[0]).name == "pipeline" else "python -m pipeline"  # as the user typed it
+        print(f"next:\n  {me} watch {folder}    # rebuild on save, see it in the browser\n"
+              f"  {me} build {folder}    # PDF, EPUB and HTML in dist/{args.slug}/, checked")
     return EXIT_OK
 
 

@@ -229,7 +229,7 @@ class RichReporter(Reporter):
             table.add_row(f.format, f.path.name, human_size(f.size), "" if f.pages is None else str(f.pages))
         self.console.print(table)
         colour = {"passed": "green", "failed": "red"}.get(s.check, "yellow")
-        self.console.print(f"check [{colour}]{s.check}[/] · {len(s.files)} files, {human_size(s.total_size)} "
+        self.console.print(f"check [{colour}]{s.check}[/] · {len(s.files)} file{'s' if len(s.files) != 1 else ''}, {human_size(s.total_size)} "
                            f"· {s.seconds:.1f}s")
 
 

@@ -175,6 +175,20 @@ def test_new_refuses_an_existing_folder_and_bad_slugs(tmp_path):
     assert not (tmp_path / "sources" / "Annual_Report").exists()
 
 
+def test_the_readme_tutorials_mistake_reads_as_documented(tmp_path):
+    """Step 2 of the README's tutorial: the message shown is the one printed."""
+    readme = (ROOT / "README.md").read_text()
+    block = re.search(r"```\n(sources/my-report/1-getting-started\.md:1: error: .*?)```", readme, re.S)
+    assert block, "the tutorial's error example is gone from README.md"
+    assert run("new", "my-report", "--quiet", cwd=tmp_path, timeout=60).returncode == 0
+    part = tmp_path / "sources" / "my-report" / "1-getting-started.md"
+    lines = part.read_text().splitlines(keepends=True)
+    part.write_text("# Getting going\n" + "".join(lines[1:]))  # "change the first line to `# Getting going`"
+    r = run("build", "sources/my-report", cwd=tmp_path, timeout=120)
+    assert r.returncode == 2
+    assert block.group(1) in r.stderr
+
+
 def test_quiet_prints_nothing_on_success(tmp_path):
     r = run("new", "quiet-one", "--quiet", cwd=tmp_path, timeout=60)
     assert r.returncode == 0 and r.stdout == "" and r.stderr == ""
