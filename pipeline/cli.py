@@ -224,8 +224,9 @@ def cmd_release(args) -> int:
         print(f"{ed.slug} {ed.version} is already archived in {ed.folder} with identical files; nothing was changed.")
         return EXIT_OK
     print(f"released {ed.slug} {ed.version} ({ed.manifest['edition_date']}) into {ed.folder}")
+    width = max(len(f.name) for f in ed.files)
     for f in ed.files:
-        print(f"  {f.name:<48} {f.size:>12,} bytes  sha256 {f.sha256[:16]}…")
+        print(f"  {f.name:<{width}}  {f.size:>12,} bytes  sha256 {f.sha256[:16]}…")
     return EXIT_OK
 
 

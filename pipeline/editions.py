@@ -131,14 +131,17 @@ def version_key(version: str) -> tuple:
     return tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in version.split("."))
 
 
-def source_files(folder: Path) -> list[tuple[str, Path]]:
+def source_files(folder: Path, exclude: Path | None = None) -> list[tuple[str, Path]]:
     """Every file of a publication folder as (relative POSIX path, file),
-    sorted by path: hidden files, editor backups and symlinks that lead out
-    of the folder are left out."""
+    sorted by path: hidden files, editor backups, symlinks that lead out of
+    the folder and the folder ``exclude`` (an archive kept inside the
+    publication) are left out."""
     folder = folder.resolve()
+    exclude = exclude.resolve() if exclude is not None else None
     out = []
     for dirpath, dirnames, filenames in os.walk(folder, followlinks=False):
-        dirnames[:] = sorted(d for d in dirnames if not IGNORED.search(d))
+        dirnames[:] = sorted(d for d in dirnames
+                             if not IGNORED.search(d) and (Path(dirpath) / d).resolve() != exclude)
         for name in filenames:
             if IGNORED.search(name):
                 continue
@@ -188,7 +191,6 @@ def unpack_source(tarball: Path, into: Path) -> Path:
     return into / tops.pop()
 
 
-
 def git_commit(folder: Path) -> tuple[str | None, bool | None]:
     """(HEAD's commit, whether the folder has changes git has not
     committed) when ``folder`` is inside a git work tree, else (None, None)."""
@@ -208,7 +210,7 @@ def git_commit(folder: Path) -> tuple[str | None, bool | None]:
         return None, None
 
 
-def toolchain() -> dict[str, str]:
+def toolchain() -> dict[str, str | None]:
     """Versions of everything that shapes the bytes of an edition."""
     from importlib.metadata import PackageNotFoundError, version
 
@@ -252,7 +254,7 @@ def release(source_dir: Path | str, archive: Path | str = DEFAULT_ARCHIVE, desig
     work = Path(tempfile.mkdtemp(prefix=_TEMP_PREFIX, dir=archive))
     try:
         # 1. snapshot: what is archived is exactly what was built
-        files = [(name, path.read_bytes()) for name, path in source_files(source_dir)]
+        files = [(name, path.read_bytes()) for name, path in source_files(source_dir, exclude=archive)]
         snapshot = work / "source" / source_dir.name
         for name, data in files:
             (snapshot / name).parent.mkdir(parents=True, exist_ok=True)
@@ -679,7 +681,13 @@ def write_catalogue(archive: Path | str, design=None) -> Path:
     page = design.render("editions/catalogue.html.j2", publications=pubs,
                          css=design.css("tokens.css", "catalogue.css"))
     path = archive / CATALOGUE
-    tmp = archive / f".{CATALOGUE}.tmp"
-    tmp.write_text(page, "utf-8")
-    os.replace(tmp, path)
+    fd, tmp = tempfile.mkstemp(prefix=_TEMP_PREFIX, suffix=".html", dir=archive)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(page)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
     return path
