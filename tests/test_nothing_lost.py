@@ -29,26 +29,10 @@ from test_errors import snapshot
 
 SLUG = FIXTURE.name
 
-try:
-    from pipeline.check import check_outputs  # noqa: F401  (issue 3)
-    CHECK = True
-except ImportError:  # the check is not there yet: build unchecked meanwhile
-    CHECK = False
-
-
 @pytest.fixture(scope="module")
-def earlier_dist(request, tmp_path_factory) -> Path:
-    """An output folder as an earlier, successful build left it."""
-    from pipeline.build import build
-
-    if CHECK:
-        try:
-            return request.getfixturevalue("fixture_build").out_dir.parent
-        except Exception:  # a check that does not pass yet is issue 3's business, not this file's
-            pass
-    out = tmp_path_factory.mktemp("earlier-dist")
-    build(FIXTURE, out, check=False)
-    return out
+def earlier_dist(fixture_build) -> Path:
+    """An output folder as an earlier, successful (checked) build left it."""
+    return fixture_build.out_dir.parent
 
 
 @pytest.fixture
@@ -81,15 +65,13 @@ def test_bad_source(dist, src):
     (src / "method.md").write_text(text.replace("## Sampling", "#### Sampling"), "utf-8")
     before, source_before = snapshot(dist), snapshot(src)
     with pytest.raises(SourceError):
-        build(src, dist, check=CHECK)
+        build(src, dist)
     assert snapshot(dist) == before
     assert snapshot(src) == source_before
 
 
 def test_failed_check(dist, src, monkeypatch):
     """The HTML loses a heading; the (real) check notices; nothing moves."""
-    if not CHECK:
-        pytest.skip("pipeline.check (issue 3) is not there yet")
     from pipeline import build as build_module
     from pipeline.errors import CheckFailed
 
@@ -103,8 +85,9 @@ def test_failed_check(dist, src, monkeypatch):
 
     monkeypatch.setitem(build_module.RENDERERS, "html", html_without_a_heading)
     before = snapshot(dist)
-    with pytest.raises(CheckFailed):
+    with pytest.raises(CheckFailed) as caught:
         build_module.build(src, dist, check=True)
+    assert "Maintenance" in str(caught.value)  # the check failed for the heading, not for another reason
     assert snapshot(dist) == before
 
 
@@ -176,14 +159,17 @@ PROBE_PDF = textwrap.dedent("""\
     runpy.run_module("pipeline", run_name="__main__", alter_sys=True)
 """)
 
-#: The same, with a check that takes its time, so that the signal arrives
-#: while the staging folder holds every output.
+#: The same, with a check that takes its time (wherever it runs: this
+#: process, a thread, a forked one), so that the signal can arrive while
+#: the staging folder holds every output. Each call notes its process and
+#: the folder it checks.
 PROBE_CHECK = textwrap.dedent("""\
-    import runpy, sys, time, types
+    import os, runpy, sys, time, types
     from pathlib import Path
     marker = Path(sys.argv.pop(1))
     def check_outputs(pub, folder, formats=()):
-        marker.write_text(str(folder))
+        with open(marker, "a") as f:
+            f.write(f"{os.getpid()} {folder}\\n")
         time.sleep(120)
         raise AssertionError("the signal did not arrive")
     sys.modules["pipeline.check"] = types.SimpleNamespace(check_outputs=check_outputs)
@@ -225,19 +211,38 @@ def test_a_signal_while_the_pdf_is_laid_out(sig, dist, src, tmp_path):
 
 
 def test_sigterm_with_the_staging_folder_full(dist, src, tmp_path):
+    """SIGTERM to the build (only: as ``kill PID`` sends it) while every
+    output is in the staging folder and being checked: the folder goes, and
+    so does every process the build started."""
     marker = tmp_path / "marker"
     before = snapshot(dist)
     proc = _start(PROBE_CHECK, marker, str(src), "--out", str(dist))
-    _wait_for(lambda: marker.exists() and marker.read_text(), proc, timeout=120)
-    staging = Path(marker.read_text())
+    _wait_for(lambda: marker.exists() and marker.read_text().endswith("\n"), proc, timeout=120)
+    staging = Path(marker.read_text().splitlines()[0].split(" ", 1)[1])
     assert staging.parent == dist and staging.name.startswith(f".{SLUG}.")
-    assert {f"{SLUG}.pdf", f"{SLUG}.epub", f"{SLUG}.html"} <= {p.name for p in staging.iterdir()}
+    outputs = {f"{SLUG}.pdf", f"{SLUG}.epub", f"{SLUG}.html"}
+    _wait_for(lambda: outputs <= {p.name for p in staging.iterdir()}, proc, timeout=120)
     proc.send_signal(signal.SIGTERM)
     stdout, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 128 + signal.SIGTERM, stderr
     assert "stopped by SIGTERM; the previous outputs were kept." in stderr
+    assert "Traceback" not in stderr + stdout
     assert not staging.exists()
     assert snapshot(dist) == before
+    for pid in {int(line.split()[0]) for line in marker.read_text().splitlines()}:
+        end = time.monotonic() + 10
+        while _alive(pid):
+            assert time.monotonic() < end, f"process {pid} of the build outlived it"
+            time.sleep(0.05)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    status = Path(f"/proc/{pid}/status")
+    return not (status.exists() and "\nState:\tZ" in status.read_text())  # a zombie has ended
 
 
 # ----------------------------------------------------------------- lock
