@@ -107,8 +107,9 @@ def _check_command(sub) -> None:
                            exit status: 0 every output agrees with the source, 1 an output disagrees,
                            2 bad input or usage (e.g. the outputs were never built)"""))
     c.add_argument("source", type=Path, metavar="SOURCE_DIR", help="publication folder (holds publication.yaml)")
+    _out(c)
     c.add_argument("--dist", type=Path, metavar="DIR",
-                   help="the folder that holds <slug>.pdf, <slug>.epub and <slug>.html (default: dist/<slug>/)")
+                   help="the folder that holds <slug>.pdf, <slug>.epub and <slug>.html (default: <out>/<slug>/)")
     c.add_argument("--formats", type=_formats, default=("pdf", "epub", "html"), metavar="LIST",
                    help="comma-separated formats to check: pdf,epub,html (default: all three)")
     c.add_argument("--quiet", "-q", action="store_true", help="print findings only")
@@ -122,7 +123,7 @@ def cmd_check(args) -> int:
     from pipeline.check import check_outputs, output_file
 
     pub = source.load(args.source)
-    folder = args.dist if args.dist is not None else Path("dist") / pub.slug
+    folder = args.dist if args.dist is not None else args.out / pub.slug
     missing = [output_file(folder, pub.slug, fmt) for fmt in args.formats
                if not output_file(folder, pub.slug, fmt).is_file()]
     if missing:

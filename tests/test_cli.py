@@ -71,14 +71,15 @@ def test_help_of_every_subcommand_shows_an_example(command, tmp_path):
 
 def test_the_authoring_commands_share_the_common_options(tmp_path):
     """--out, --formats, --quiet, --verbose and --debug mean the same wherever they appear."""
-    helps = {c: run(c, "--help", cwd=tmp_path, timeout=60).stdout for c in ("build", "watch", "preview", "new")}
-    for command in ("build", "watch", "preview", "new"):
+    commands = ("build", "check", "watch", "preview", "new")
+    helps = {c: run(c, "--help", cwd=tmp_path, timeout=60).stdout for c in commands}
+    for command in commands:
         for option in ("--quiet", "--verbose", "--debug"):
             assert option in helps[command], (command, option)
-    for command in ("build", "watch", "preview"):
-        assert "--out DIR" in helps[command]
-    for command in ("build", "watch"):
-        assert "--formats LIST" in helps[command]
+    for command in ("build", "check", "watch", "preview"):
+        assert "--out DIR" in helps[command], command
+    for command in ("build", "check", "watch"):
+        assert "--formats LIST" in helps[command], command
 
 
 def test_console_script_is_declared_and_callable():
