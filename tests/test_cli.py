@@ -337,6 +337,60 @@ def test_watch_rebuilds_serves_and_survives_a_broken_save(tmp_path):
     assert "build 3 failed" in err and "no-such-annex" in err and "Traceback" not in err
 
 
+def test_watch_rebuilds_when_a_template_changes(tmp_path):
+    """In-process, watching a copy of templates/: the project's own folder is
+    shared and must not be touched by a test."""
+    from pipeline.progress import QuietReporter
+    from pipeline.watch import watch
+
+    templates = tmp_path / "templates"
+    shutil.copytree(ROOT / "templates" / "css", templates / "css")
+    src = tmp_path / "sample-report"
+    shutil.copytree(FIXTURE, src)
+    lines: list[str] = []
+
+    class Lines(QuietReporter):
+        def line(self, text):
+            lines.append(text)
+
+    stop = threading.Event()
+    result: list = []
+    thread = threading.Thread(target=lambda: result.append(watch(
+        src, tmp_path / "dist", Lines(), formats=("html",), check=False, port=0, stop=stop, templates=templates)))
+    thread.start()
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+    def state(base):
+        with opener.open(base + "__watch/state", timeout=10) as r:
+            return json.loads(r.read())
+
+    def wait(base, until, timeout=90):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            s = state(base)
+            if until(s):
+                return s
+            time.sleep(0.2)
+        raise AssertionError(s)
+
+    try:
+        deadline = time.monotonic() + 30
+        while not any("serving" in line for line in lines) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        base = re.search(r"(http://127\.0\.0\.1:\d+/)", next(l for l in lines if "serving" in l)).group(1)
+        wait(base, lambda s: s["good"] == 1)
+        css = templates / "css" / "html.css"
+        css.write_text(css.read_text() + "\n/* changed */\n")
+        s = wait(base, lambda s: s["build"] == 2)
+        assert s["ok"]
+        assert any(line == "changed: css/html.css" for line in lines), lines
+    finally:
+        stop.set()
+        thread.join(timeout=20)
+    assert not thread.is_alive() and result == [0]
+    assert lines[-1] == "stopped watching."
+
+
 def test_watch_port_in_use_exits_2(tmp_path):
     import socket
 
