@@ -1,0 +1,278 @@
+"""The check reads every output back and holds it against the source.
+
+It passes on the real builds, and it catches real damage: each test below
+tampers with a copy of a real output (or builds one with a design that
+prints something wrong) and expects a finding that names the format and
+the entry."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import shutil
+import zipfile
+from pathlib import Path
+
+import pikepdf
+import pytest
+
+from conftest import FIXTURE, FLAGSHIP
+from pipeline import source
+from pipeline.check import check_outputs
+from pipeline.cli import main
+from pipeline.errors import CheckFailed
+from pipeline.render.common import DEFAULT_TEMPLATES, Design
+
+
+def copy_outputs(result, tmp_path: Path) -> Path:
+    """The three outputs of a session build, copied to be tampered with."""
+    folder = tmp_path / result.publication.slug
+    folder.mkdir()
+    for path in result.files.values():
+        shutil.copy2(path, folder / path.name)
+    return folder
+
+
+def edit_text(path: Path, old: str, new: str) -> None:
+    text = path.read_text("utf-8")
+    assert text.count(old) == 1, f"{old!r} is not once in {path.name}"
+    path.write_text(text.replace(old, new), "utf-8")
+
+
+def rezip(epub: Path, name: str, edit) -> None:
+    """Rewrite one member of an EPUB the way an EPUB must be zipped:
+    mimetype first and stored, the rest deflated, order kept."""
+    with zipfile.ZipFile(epub) as z:
+        members = [(info, z.read(info)) for info in z.infolist()]
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as out:
+        for info, data in members:
+            if info.filename == name:
+                data = edit(data.decode("utf-8")).encode("utf-8")
+            method = zipfile.ZIP_STORED if info.filename == "mimetype" else zipfile.ZIP_DEFLATED
+            out.writestr(info, data, compress_type=method)
+    assert members[0][0].filename == "mimetype"
+    epub.write_bytes(buf.getvalue())
+
+
+def check(pub_dir: Path, folder: Path, *formats: str):
+    return check_outputs(source.load(pub_dir), folder, formats=formats)
+
+
+def design_with(tmp_path: Path, sheet: str, css: str) -> Design:
+    """A copy of the project's templates with ``css`` added to one sheet."""
+    root = tmp_path / "templates"
+    shutil.copytree(DEFAULT_TEMPLATES, root)
+    with (root / "css" / sheet).open("a", encoding="utf-8") as f:
+        f.write("\n" + css + "\n")
+    return Design(root=root)
+
+
+# ------------------------------------------------------------------ passing
+
+@pytest.mark.parametrize("which", ["flagship_build", "fixture_build"])
+def test_the_real_outputs_pass_and_the_readers_find_the_source_outline(which, request):
+    result = request.getfixturevalue(which)
+    report = result.check
+    assert report is not None and report.ok, report.findings()
+    assert report.findings() == []
+    outline = [(e.level, e.number, e.title) for e in result.publication.outline]
+    for fmt in ("pdf", "epub", "html"):
+        found = [(e.level, e.number, e.title) for e in report.formats[fmt].extracted.outline]
+        assert [(lv, n, " ".join(t.split())) for lv, n, t in found] == outline, fmt
+    # every contents line of the PDF carries the folio of the page that prints its heading
+    pdf = report.formats["pdf"].extracted
+    assert pdf.contents and all(line.printed_page for line in pdf.contents)
+    assert {p.folio for p in pdf.pages} >= {line.printed_page for line in pdf.contents}
+
+
+def test_check_json_is_written_and_well_formed(flagship_build):
+    data = json.loads((flagship_build.out_dir / "check.json").read_text("utf-8"))
+    pub = flagship_build.publication
+    assert data["publication"] == pub.slug and data["ok"] is True and data["findings"] == []
+    assert set(data["formats"]) == {"pdf", "epub", "html"}
+    for fmt, r in data["formats"].items():
+        assert r["file"] == f"{pub.slug}.{fmt}" and r["ok"] is True and r["differences"] == []
+        assert [(e["level"], e["number"], e["title"]) for e in r["outline"]] == \
+               [(e.level, e.number, e.title) for e in pub.outline]
+        assert r["conformance"]["ok"] is True and r["conformance"]["findings"] == []
+        assert r["timings"]["read"] >= 0 and r["timings"]["conformance"] > 0
+    assert data["formats"]["epub"]["conformance"]["tool"].startswith("EPUBCheck 5")
+    assert data["formats"]["epub"]["conformance"]["counts"] == {"fatal": 0, "error": 0, "warning": 0, "usage": 0}
+    assert data["formats"]["html"]["conformance"]["tool"].startswith("Nu Html Checker")
+    assert data["formats"]["html"]["conformance"]["counts"]["error"] == 0
+    assert data["formats"]["pdf"]["conformance"]["counts"]["fonts"] > 0
+    assert [c["page"] for c in data["formats"]["pdf"]["contents"]] == ["v", "1", "3", "3", "5", "7", "7", "8"]
+    assert data["timings"] and all(isinstance(v, (int, float)) and v >= 0 for v in data["timings"].values())
+
+
+# ------------------------------------------------------------------ outline
+
+def test_a_heading_removed_from_the_html(fixture_build, tmp_path):
+    folder = copy_outputs(fixture_build, tmp_path)
+    edit_text(folder / "sample-report.html", '<h3><span class="number">1.1</span> Sampling</h3>\n', "")
+    report = check(FIXTURE, folder, "html")
+    assert not report.ok
+    assert 'html: heading "Sampling" (section 1.1) is missing; expected after "How the survey was made"' \
+        in report.findings()
+    # the contents still links to the section, which now opens with another heading
+    assert 'html: contents entry "1.1 Sampling" leads to the heading "1.1.1 Cluster selection"' in report.findings()
+
+
+def test_a_nav_entry_removed_from_the_epub(fixture_build, tmp_path):
+    folder = copy_outputs(fixture_build, tmp_path)
+    entry = '  <li><a href="text/02-part-1.xhtml#instruments">1.2 Instruments</a></li>\n'
+    rezip(folder / "sample-report.epub", "EPUB/nav.xhtml", lambda t: _once(t, entry, ""))
+    report = check(FIXTURE, folder, "epub")
+    assert report.findings() == [
+        'epub: contents entry "Instruments" (section 1.2) is missing; expected after "Replacement clusters"']
+
+
+def test_a_nav_entry_reordered_in_the_epub(fixture_build, tmp_path):
+    folder = copy_outputs(fixture_build, tmp_path)
+    overview = '  <li><a href="text/03-part-2.xhtml#findings-overview">2.1 Overview</a></li>\n'
+    maintenance = '  <li><a href="text/03-part-2.xhtml#maintenance">2.2 Maintenance</a></li>\n'
+    rezip(folder / "sample-report.epub", "EPUB/nav.xhtml", lambda t: _once(t, overview + maintenance, maintenance + overview))
+    findings = check(FIXTURE, folder, "epub").findings()
+    assert any(re.fullmatch(r'epub: contents entry "(Overview|Maintenance)" \(section 2\.[12]\) is out of order: '
+                            r'it comes after "[\w ]+"; the source has it after "[\w ]+"', f) for f in findings), findings
+    assert ('epub: contents entry "2.1 Overview" is listed after "2.2 Maintenance" but comes before it '
+            'in the reading order (spine)') in findings
+    assert all(f.startswith("epub: ") for f in findings)
+    # EPUBCheck agrees: a toc must follow the reading order
+    assert any(f.startswith("epub: EPUBCheck WARNING NAV-011 at EPUB/nav.xhtml") for f in findings)
+
+
+def _once(text: str, old: str, new: str) -> str:
+    assert text.count(old) == 1, old
+    return text.replace(old, new)
+
+
+def test_a_bookmark_removed_from_the_pdf(flagship_build, tmp_path):
+    """Part 2's bookmark goes; its one child takes its place at the top level."""
+    folder = copy_outputs(flagship_build, tmp_path)
+    pdf_path = folder / "poverty-alleviation-cooperation.pdf"
+    with pikepdf.open(pdf_path, allow_overwriting_input=True) as pdf:
+        with pdf.open_outline() as outline:
+            part2 = outline.root[2]
+            assert part2.title.startswith("2 Role of aids")
+            child = part2.children[0]
+            outline.root[2:3] = [pikepdf.OutlineItem(child.title, child.destination)]
+        pdf.save(pdf_path)
+    findings = check(FLAGSHIP, folder, "pdf").findings()
+    assert findings == [
+        'pdf: bookmark "Role of aids in promoting …" (part 2) is missing; expected after "China’s achievements in …"',
+        'pdf: bookmark "Main roles of aids in …" (section 2.1) is at level 1; the source has it at level 2',
+    ]
+
+
+def test_a_contents_page_number_off_by_one(tmp_path):
+    """A design whose contents prints each target's page number plus one
+    (a counter style whose symbol for n is n+1)."""
+    design = design_with(tmp_path, "toc.css", """
+        @counter-style off-by-one { system: fixed 0; symbols: "1" "2" "3" "4" "5" "6" "7" "8" "9" "10"; }
+        .toc a::after { content: "\\a0" leader(dotted) "\\a0" target-counter(attr(href url), page, off-by-one); }""")
+    with pytest.raises(CheckFailed) as failed:
+        from pipeline.build import build
+
+        build(FIXTURE, tmp_path / "dist", formats=("pdf",), design=design)
+    findings = failed.value.findings
+    assert 'pdf: the contents gives page 2 for "How the survey was made" (part 1), ' \
+           'but that heading is printed on page 1' in findings
+    assert 'pdf: the contents gives page 4 for "Overview" (section 2.1), but that heading is printed on page 3' in findings
+    assert all(f.startswith("pdf: the contents gives page ") for f in findings)
+    assert not (tmp_path / "dist" / "sample-report").exists()  # a failed check publishes nothing
+
+
+# ------------------------------------------------------------------ text
+
+def test_a_paragraph_and_a_footnote_dropped_from_the_html(fixture_build, tmp_path):
+    folder = copy_outputs(fixture_build, tmp_path)
+    html = folder / "sample-report.html"
+    edit_text(html, "<p>Each district was divided into clusters of about twenty villages.</p>\n", "")
+    edit_text(html, "Visits were made on weekdays only, between 8 and 16 hours.", "")
+    findings = check(FIXTURE, folder, "html").findings()
+    assert findings == [
+        'html: paragraph "Each district was divided into clusters …" (section 1.1 "Sampling") is missing from the text',
+        'html: footnote "Visits were made on weekdays only …" is missing from the text',
+    ]
+
+
+def test_a_paragraph_the_pdf_does_not_print(tmp_path):
+    """A design that hides one paragraph in the PDF: the text read back
+    from the pages lacks it."""
+    design = design_with(tmp_path, "text.css", "#cluster-selection > p { display: none; }")
+    with pytest.raises(CheckFailed) as failed:
+        from pipeline.build import build
+
+        build(FIXTURE, tmp_path / "dist", formats=("pdf",), design=design)
+    assert failed.value.findings == [
+        'pdf: paragraph "Clusters were drawn at random, with …" (section 1.1.1 "Cluster selection") is missing from the text']
+
+
+def test_a_paragraph_moved_in_the_epub_is_out_of_order(fixture_build, tmp_path):
+    folder = copy_outputs(fixture_build, tmp_path)
+    para = "<p>Water points with a local committee were repaired twice as fast.</p>\n"
+    heading = '<h3><span class="number">2.1</span> Overview</h3>\n'
+    rezip(folder / "sample-report.epub", "EPUB/text/03-part-2.xhtml",
+          lambda t: _once(_once(t, para, ""), heading, heading + para))
+    findings = check(FIXTURE, folder, "epub").findings()
+    assert findings == ['epub: paragraph "Water points with a local committee were …" (section 2.2 "Maintenance") '
+                        'is out of order: it appears before the text that precedes it in the source']
+
+
+# ------------------------------------------------------------------ conformance
+
+def test_epubcheck_and_vnu_findings_are_reported(fixture_build, tmp_path):
+    folder = copy_outputs(fixture_build, tmp_path)
+    edit_text(folder / "sample-report.html", "<p>Each district was", '<p frobnicate="yes">Each district was')
+    rezip(folder / "sample-report.epub", "EPUB/text/02-part-1.xhtml",
+          lambda t: _once(t, "<p>Each district was", "<p><frobnicate/>Each district was"))
+    report = check(FIXTURE, folder, "epub", "html")
+    epub, html = report.formats["epub"], report.formats["html"]
+    assert epub.differences == [] and html.differences == []  # the text is intact: only the standards object
+    assert [f.message for f in epub.findings] and all(
+        re.match(r"EPUBCheck ERROR RSC-005 at EPUB/text/02-part-1\.xhtml:\d+:\d+: .*frobnicate", f.message)
+        for f in epub.findings), epub.findings
+    assert [str(f) for f in html.findings] and all(
+        re.match(r"html: Nu Html Checker error at line \d+: Attribute “frobnicate” not allowed on element “p”", str(f))
+        for f in html.findings), html.findings
+
+
+def test_pdf_metadata_and_fonts(fixture_build, tmp_path):
+    folder = copy_outputs(fixture_build, tmp_path)
+    path = folder / "sample-report.pdf"
+    with pikepdf.open(path, allow_overwriting_input=True) as pdf:
+        del pdf.docinfo["/Title"]
+        del pdf.Root["/Lang"]
+        font = next(o for o in pdf.objects if isinstance(o, pikepdf.Dictionary) and o.get("/Subtype") == "/CIDFontType2")
+        del font.FontDescriptor["/FontFile2"]
+        name = str(font.BaseFont)[1:]
+        pdf.save(path)
+    findings = check(FIXTURE, folder, "pdf").findings()
+    assert findings == ["pdf: the document information has no title",
+                        "pdf: no language is set (/Lang in the document catalog)",
+                        f"pdf: the font {name} is not embedded"]
+
+
+# ------------------------------------------------------------------ command line
+
+def test_the_check_command(fixture_build, tmp_path, capsys):
+    folder = copy_outputs(fixture_build, tmp_path)
+    assert main(["check", str(FIXTURE), "--dist", str(folder), "--formats", "pdf"]) == 0
+    assert "sample-report: pdf agree with the source" in capsys.readouterr().out
+    assert json.loads((folder / "check.json").read_text("utf-8"))["ok"] is True
+
+    with pikepdf.open(folder / "sample-report.pdf", allow_overwriting_input=True) as pdf:
+        with pdf.open_outline() as outline:
+            del outline.root[0]  # the foreword's bookmark
+        pdf.save(folder / "sample-report.pdf")
+    assert main(["check", str(FIXTURE), "--dist", str(folder), "--formats", "pdf"]) == 1
+    err = capsys.readouterr().err
+    assert 'pdf: bookmark "Foreword" (front matter) is missing; expected first' in err
+    data = json.loads((folder / "check.json").read_text("utf-8"))
+    assert data["ok"] is False and data["findings"] == data["formats"]["pdf"]["differences"] != []
+
+    assert main(["check", str(FIXTURE), "--dist", str(tmp_path / "nowhere")]) == 2
+    assert "nothing to check" in capsys.readouterr().err
