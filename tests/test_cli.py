@@ -337,6 +337,47 @@ def test_watch_rebuilds_serves_and_survives_a_broken_save(tmp_path):
     assert "build 3 failed" in err and "no-such-annex" in err and "Traceback" not in err
 
 
+def test_watch_page_reloads_and_shows_errors_in_the_browser(tmp_path):
+    """The open page in a real browser (Debian's Chromium via Playwright):
+    it reloads itself after a good build, lays a failed build's error over
+    the last good output, and comes back after the fix."""
+    from playwright.sync_api import sync_playwright
+
+    chromium = shutil.which("chromium") or "/usr/bin/chromium"
+    src = tmp_path / "sample-report"
+    shutil.copytree(FIXTURE, src)
+    findings = src / "findings.md"
+    good_text = findings.read_text()
+    w = Watch(src, "--out", tmp_path / "dist", "--port", "0", "--formats", "html", "--no-check", cwd=tmp_path)
+    try:
+        base = w.url()
+        w.wait(base, lambda s: s["good"] == 1)
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+            try:
+                page = browser.new_page()
+                page.goto(base)
+                assert page.url == base + "sample-report/sample-report.html"
+                page.wait_for_function("document.querySelector('script[data-build]') !== null")
+
+                findings.write_text(good_text + "\nZebracorn sightings were recorded in every district.\n")
+                page.get_by_text("Zebracorn sightings").wait_for(timeout=60_000)  # reloaded by itself
+
+                findings.write_text(good_text + "\nZebracorn sightings.\n\nSee [the annex](#no-such-annex).\n")
+                overlay = page.locator("#pipeline-watch-error")
+                overlay.wait_for(timeout=60_000)
+                assert "no-such-annex" in overlay.inner_text() and "findings.md" in overlay.inner_text()
+                assert page.get_by_text("Zebracorn sightings were recorded").count() == 1  # last good output
+
+                findings.write_text(good_text)
+                overlay.wait_for(state="detached", timeout=60_000)
+                page.wait_for_function("!document.body.innerText.includes('Zebracorn')", timeout=60_000)
+            finally:
+                browser.close()
+    finally:
+        assert w.stop() == 0
+
+
 def test_watch_rebuilds_when_a_template_changes(tmp_path):
     """In-process, watching a copy of templates/: the project's own folder is
     shared and must not be touched by a test."""
