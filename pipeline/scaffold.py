@@ -20,7 +20,7 @@ from pathlib import Path
 
 import jinja2
 
-from pipeline.errors import Problem, SourceError
+from pipeline.errors import BuildError, Problem, SourceError
 
 SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 MAX_SLUG = 64
@@ -152,8 +152,9 @@ def find_publication(given: Path | None, sources: Path | str = "sources") -> Pat
     if len(found) == 1:
         return found[0]
     if not found:
-        raise SourceError(Problem(sources, "no publication found here",
-                                  "give the publication's folder (e.g. sources/my-report), or make one with `pipeline new SLUG`"))
+        raise BuildError("no publication here: the current folder has no publication.yaml and sources/ holds none\n"
+                         "  hint: give the publication's folder (e.g. sources/my-report), or make one with "
+                         "`pipeline new SLUG`")
     names = ", ".join(str(p) for p in found)
-    raise SourceError(Problem(None, f"there are {len(found)} publications ({names}); which one?",
-                              f"name it, e.g. {found[0]}"))
+    raise BuildError(f"there are {len(found)} publications ({names}); which one?\n"
+                     f"  hint: name its folder, e.g. {found[0]}")

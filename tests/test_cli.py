@@ -190,6 +190,17 @@ def test_the_readme_tutorials_mistake_reads_as_documented(tmp_path):
     assert block.group(1) in r.stderr
 
 
+def test_source_dir_left_out_means_the_only_publication(tmp_path):
+    r = run("preview", cwd=tmp_path, timeout=60)
+    assert r.returncode == 2 and "no publication here" in r.stderr
+    for slug in ("alpha", "beta"):
+        assert run("new", slug, "-q", cwd=tmp_path, timeout=60).returncode == 0
+    r = run("watch", "--port", "0", cwd=tmp_path, timeout=60)
+    assert r.returncode == 2
+    assert "there are 2 publications (sources/alpha, sources/beta); which one?" in r.stderr
+    assert "Traceback" not in r.stderr
+
+
 def test_quiet_prints_nothing_on_success(tmp_path):
     r = run("new", "quiet-one", "--quiet", cwd=tmp_path, timeout=60)
     assert r.returncode == 0 and r.stdout == "" and r.stderr == ""
