@@ -276,3 +276,59 @@ def test_the_check_command(fixture_build, tmp_path, capsys):
 
     assert main(["check", str(FIXTURE), "--dist", str(tmp_path / "nowhere")]) == 2
     assert "nothing to check" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------ long text
+
+WORDS = ("poverty alleviation development cooperation international exchange projects investment capacity "
+         "sustainability institutional innovation management communication").split()
+
+
+def _sentence(i: int) -> str:
+    return f"Sentence {i} notes that " + " ".join(WORDS[(i * 7 + k * 3) % len(WORDS)] for k in range(12)) + \
+        " matter a great deal."
+
+
+def _long_publication(folder: Path) -> Path:
+    """One paragraph that runs over a dozen pages with footnotes at their
+    feet, a list whose items straddle pages, and a back-matter heading whose
+    words also occur in a sentence before it."""
+    folder.mkdir()
+    (folder / "publication.yaml").write_text(
+        "title: A Long Test\nauthors:\n  - name: Test Author\nlanguage: en\n"
+        "edition:\n  version: 1.0.0\n  date: 2026-01-01\n"
+        "outline:\n  parts:\n    - title: Long paragraphs\n      file: long.md\nback:\n  - references.md\n", "utf-8")
+    big = " ".join(_sentence(i) + (f"[^n{i}]" if i % 40 == 5 else "") for i in range(260))
+    items = "\n".join(f"{k}. " + " ".join(_sentence(1000 + k * 10 + j) for j in range(6)) for k in range(1, 12))
+    notes = "\n\n".join(f"[^n{i}]: Footnote {i} explains that the figure for {WORDS[i % len(WORDS)]} is an estimate."
+                        for i in range(260) if i % 40 == 5)
+    (folder / "long.md").write_text(f"# Long paragraphs\n\n{big}\n\nThe list of works is in the references.\n\n"
+                                    f"## A long list\n\n{items}\n\n{notes}\n", "utf-8")
+    (folder / "references.md").write_text("# References\n\nThe references are listed here.\n", "utf-8")
+    return folder
+
+
+def test_text_that_runs_over_many_pages(tmp_path):
+    from pipeline.build import build
+    from pipeline.check import compare, pdf as pdf_reader
+
+    src = _long_publication(tmp_path / "long")
+    result = build(src, tmp_path / "dist", formats=("pdf",))
+    assert result.check.ok, result.check.findings()
+    ex = result.check.formats["pdf"].extracted
+    big = [p.index for p in ex.pages if re.search(r"Sentence \d{1,3} notes", p.text)]
+    assert len(big) > 10  # the paragraph runs over more than ten pages
+    assert sum("Footnote" in ex.pages[i].text for i in big) >= 5
+    assert [line.printed_page for line in ex.contents] == ["1", "17", "22"]
+    assert [line.printed_page for line in ex.contents] == \
+           [ex.pages[i].folio for i in pdf_reader.heading_pages(ex, [e.display for e in result.publication.outline])]
+
+    # a sentence lost from the middle of the paragraph, on a page of its own, is still found missing
+    lost = next(p for p in ex.pages if "Sentence 100 notes" in p.text)
+    assert lost.index not in (big[0], big[-1])
+    lost.text = lost.text.replace("Sentence 100 notes", "")
+    expected = compare.Expected.from_publication(result.publication)
+    after = max(ex.info["contents_pages"]) + 1
+    findings = [str(f) for f in compare.compare_text("pdf", expected, [p.text for p in ex.pages[after:]])]
+    assert findings == ['pdf: paragraph "Sentence 0 notes that poverty …" (part 1 "Long paragraphs") is missing '
+                        'from the text']

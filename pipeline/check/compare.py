@@ -260,20 +260,41 @@ def compare_text(fmt: str, exp: Expected, chunks: list[str]) -> list[Finding]:
 def _find(key: str, texts: list[str], pos: tuple[int, int]) -> tuple[int, int] | None:
     """Where ``key`` ends when found at or after ``pos`` (chunk, offset).
 
-    A block may run from one PDF page onto the next, with the first page's
-    footnotes or list markers between its two halves: its head then lies in
-    one chunk and its rest opens the next."""
+    A block may run from one PDF page onto the next (or over several), with
+    a page's footnotes or list markers between its parts: its head then lies
+    in one chunk and the rest opens the following ones."""
     p, o = pos
     for q in range(p, len(texts)):
         start = o if q == p else 0
         i = texts[q].find(key, start)
         if i >= 0:
             return q, i + len(key)
-        if q + 1 < len(texts):
-            nxt = texts[q + 1]
-            for rest in range(min(len(key) - 3, len(nxt)), 2, -1):
-                if nxt.startswith(key[-rest:]) and texts[q].find(key[:-rest], start) >= 0:
-                    return q + 1, rest
+        if q + 1 < len(texts) and len(texts[q + 1]) >= 3:
+            opening = texts[q + 1][:3]
+            k = key.rfind(opening, 3)
+            while k >= 3:
+                if texts[q].find(key[:k], start) >= 0:
+                    end = _continues(key[k:], texts, q + 1)
+                    if end is not None:
+                        return end
+                k = key.rfind(opening, 3, k + len(opening) - 1)
+    return None
+
+
+def _continues(rest: str, texts: list[str], q: int) -> tuple[int, int] | None:
+    """Where ``rest`` ends if it opens chunk ``q`` and, when longer than
+    that chunk's running text, the chunks after it."""
+    while q < len(texts):
+        t = texts[q]
+        if t.startswith(rest):
+            return q, len(rest)
+        n = 0
+        limit = min(len(rest), len(t))
+        while n < limit and rest[n] == t[n]:
+            n += 1
+        if n < 3:
+            return None
+        rest, q = rest[n:], q + 1
     return None
 
 

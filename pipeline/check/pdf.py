@@ -116,7 +116,7 @@ def _check_bookmark_pages(out: Extracted) -> None:
         if e.page is None or not 0 <= e.page < len(out.pages):
             out.problems.append(Finding("pdf", "outline", f"bookmark \"{short(e.display)}\" leads to no page"))
             continue
-        if strict(e.display) not in strict(out.pages[e.page].text):
+        if not prints_heading(out.pages[e.page], e.display):
             page = out.pages[e.page]
             printed = f" (printed page {page.folio})" if page.folio else ""
             out.problems.append(Finding("pdf", "outline",
@@ -151,22 +151,58 @@ def _read_contents(out: Extracted) -> None:
                 pending.append(line)
 
 
+class Lines:
+    """A page's body text reduced by ``strict``, with the offsets where its
+    printed lines begin and end, so that a heading can be told from the
+    same words in a sentence: a heading fills whole lines."""
+
+    def __init__(self, text: str):
+        parts, self.starts, self.ends = [], set(), set()
+        n = 0
+        for line in text.splitlines():
+            s = strict(line)
+            if s:
+                self.starts.add(n)
+                parts.append(s)
+                n += len(s)
+                self.ends.add(n)
+        self.text = "".join(parts)
+
+    def find(self, key: str, start: int = 0, whole: bool = True) -> int:
+        """The first offset of ``key`` at or after ``start``; with
+        ``whole``, only where it fills whole lines."""
+        i = self.text.find(key, start)
+        while whole and i >= 0 and not (i in self.starts and i + len(key) in self.ends):
+            i = self.text.find(key, i + 1)
+        return i
+
+
+def prints_heading(page: Page, display: str) -> bool:
+    key = strict(display)
+    lines = Lines(page.text)
+    return bool(key) and (lines.find(key) >= 0 or lines.find(key, whole=False) >= 0)
+
+
 def heading_pages(out: Extracted, displays: list[str]) -> list[int | None]:
     """The page on which each heading (number and title, in outline order)
-    is printed, searching the body pages after the contents in order."""
-    first = (max(out.info.get("contents_pages") or [-1]) + 1)
-    texts = [strict(p.text) for p in out.pages]
+    is printed, searching the body pages after the contents in order. A
+    heading fills whole lines; only when no such place is left is a place
+    inside a line taken (a design may run a heading into its paragraph)."""
+    first = max(out.info.get("contents_pages") or [-1]) + 1
+    lines = [Lines(p.text) for p in out.pages]
     result: list[int | None] = []
     page, offset = first, 0
     for display in displays:
         key = strict(display)
         found = None
-        for q in range(page, len(texts)):
-            i = texts[q].find(key, offset if q == page else 0)
-            if i >= 0:
-                found = q
-                page, offset = q, i + len(key)
+        for whole in (True, False):
+            for q in range(page, len(lines)):
+                i = lines[q].find(key, offset if q == page else 0, whole) if key else -1
+                if i >= 0:
+                    found = q
+                    page, offset = q, i + len(key)
+                    break
+            if found is not None:
                 break
         result.append(found)
     return result
-
