@@ -20,7 +20,7 @@
   function showError(state) {
     if (!overlay) {
       overlay = box("pipeline-watch-error",
-        "position:fixed;inset:0;z-index:2147483647;overflow:auto;background:rgba(32,33,36,.92);" +
+        "position:fixed;inset:0;z-index:2147483647;overflow:auto;background:rgba(32,33,36,.97);" +
         "color:#fff;font:14px/1.5 ui-monospace,Menlo,Consolas,monospace;padding:2rem;");
       overlay.setAttribute("role", "alert");
     }
