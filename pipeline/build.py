@@ -2,8 +2,9 @@
 only then move the finished files into place.
 
 ``build()`` reads top to bottom: load the source (parsing its Markdown
-once), write the body's HTML once, render each format from the same model,
-check the results in a temporary folder, and swap that folder into
+once), write the body's HTML once, render the formats from the same model
+at the same time (``pipeline.schedule``: the PDF in a forked process, each
+file checked as soon as it is written) in a temporary folder, and swap it into
 ``<out>/<slug>/`` when every format is done and checked. A failure at any
 step leaves the previous outputs exactly as they were.
 """
@@ -17,7 +18,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipeline import source
+from pipeline import schedule, source
 from pipeline.errors import BuildError
 from pipeline.interrupts import uninterrupted
 from pipeline.lock import output_lock
@@ -36,6 +37,7 @@ class BuildResult:
     files: dict[str, Path] = field(default_factory=dict)  # format -> final path
     timings: dict[str, float] = field(default_factory=dict)  # step -> seconds
     check: object | None = None  # pipeline.check.Report, when checked
+    events: list = field(default_factory=list)  # pipeline.schedule.Event: what ran when, in which process
 
 
 def output_name(slug: str, fmt: str) -> str:
@@ -79,35 +81,31 @@ def build(source_dir: Path | str, out: Path | str = "dist", formats=FORMATS, des
     timings: dict[str, float] = {}
     _tell(progress, "load")
     t = time.perf_counter()
+    read_at = time.time_ns()
     pub = source.load(source_dir)
     timings["load"] = time.perf_counter() - t
     _tell(progress, "load", timings)
 
     out = Path(out)
     with output_lock(out, pub.slug):  # a second build of it into `out` stops here with a message
-        return _render_check_swap(pub, out, design, formats, check, timings, progress, render_options)
+        return _render_check_swap(pub, out, design, formats, check, timings, progress, render_options, read_at)
 
 
 def _render_check_swap(pub: Publication, out: Path, design: Design, formats, check: bool, timings: dict,
-                       progress, render_options: dict[str, dict] | None = None) -> BuildResult:
-    outputs = render_all(pub, design, formats, timings, progress, render_options)
-
+                       progress, render_options: dict[str, dict] | None = None,
+                       read_at: int | None = None) -> BuildResult:
     out.mkdir(parents=True, exist_ok=True)
     final = out / pub.slug
     staging = Path(tempfile.mkdtemp(prefix=f".{pub.slug}.", suffix=".tmp", dir=out))
     try:
-        for fmt, data in outputs.items():
-            (staging / output_name(pub.slug, fmt)).write_bytes(data)
         result = BuildResult(pub, final, timings=timings)
+        # every format at once, each checked as soon as it is written (pipeline.schedule)
+        report = schedule.produce(pub, design, staging, formats, check, timings, progress, render_options,
+                                  result.events)
         if check:
-            from pipeline.check import check_outputs
-
-            _tell(progress, "check")
-            t = time.perf_counter()
-            report = check_outputs(pub, staging, formats=formats)
-            timings["check"] = time.perf_counter() - t
-            _tell(progress, "check", timings)
             report.write(staging / "check.json")
+            if read_at is not None:  # make's stamp: as old as the source it checked (a file saved meanwhile
+                os.utime(staging / "check.json", ns=(read_at, read_at))  # is newer, so make builds again)
             result.check = report
             if not report.ok:
                 from pipeline.errors import CheckFailed
@@ -115,7 +113,7 @@ def _render_check_swap(pub: Publication, out: Path, design: Design, formats, che
                 raise CheckFailed(report.findings())
         with uninterrupted(f"the build had finished: {final} holds the new outputs"):  # no half-done swap
             _swap_into_place(staging, final)
-        result.files = {fmt: final / output_name(pub.slug, fmt) for fmt in outputs}
+        result.files = {fmt: final / output_name(pub.slug, fmt) for fmt in formats}
         return result
     finally:
         if staging.exists():

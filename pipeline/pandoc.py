@@ -8,9 +8,11 @@ written once (``write_html``) from the numbered AST.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from functools import lru_cache
 from importlib import resources
+from pathlib import Path
 from typing import Any, Iterable
 
 import pypandoc
@@ -23,7 +25,14 @@ CALLS: list[str] = []
 
 @lru_cache(maxsize=1)
 def pandoc_path() -> str:
-    return pypandoc.get_pandoc_path()
+    """The pandoc binary: ``PYPANDOC_PANDOC`` when set, else the one the
+    pypandoc-binary wheel ships. Found without running it (pypandoc's own
+    search runs ``pandoc --version`` on every candidate, a process per build)."""
+    chosen = os.environ.get("PYPANDOC_PANDOC")
+    if chosen:
+        return chosen
+    bundled = Path(pypandoc.__file__).parent / "files" / "pandoc"
+    return str(bundled) if os.access(bundled, os.X_OK) else pypandoc.get_pandoc_path()
 
 
 @lru_cache(maxsize=1)
@@ -60,16 +69,10 @@ def write_html(api_version: list[int], blocks: list[Any]) -> str:
     """Write pandoc's HTML5 for an AST (a writer only: nothing is parsed
     from Markdown again). ``--sandbox`` keeps pandoc from reading any file."""
     doc = {"pandoc-api-version": api_version, "meta": {}, "blocks": blocks}
-    CALLS.append("writing HTML")
-    try:
-        return pypandoc.convert_text(
-            json.dumps(doc),
-            "html5",
-            format="json",
-            extra_args=["--sandbox", "--section-divs", "--reference-location=section", "--wrap=none"],
-        )
-    except RuntimeError as exc:  # pypandoc reports pandoc's failures this way
-        raise BuildError(f"pandoc failed while writing HTML: {exc}") from exc
+    # pandoc itself, not pypandoc.convert_text: that would first run pandoc
+    # twice more to list its formats
+    return _run(["--from=json", "--to=html5", "--sandbox", "--section-divs", "--reference-location=section",
+                 "--wrap=none"], json.dumps(doc), "writing HTML")
 
 
 # ---------------------------------------------------------------- AST helpers

@@ -1,0 +1,308 @@
+"""Produce every format at once, on the available cores.
+
+The PDF layout is the long pole: WeasyPrint is CPU-bound Python, so a
+thread would hold the GIL the whole time. ``produce()`` therefore starts
+the PDF branch first, in a forked process that inherits the parsed
+publication and the body's HTML (nothing is parsed or pickled again), and
+meanwhile renders the EPUB and the HTML page here, writing each file as
+soon as it is ready and starting its check at once, so that the two Java
+validators (EPUBCheck, the Nu Html Checker) run beside the PDF layout. The
+PDF branch checks its own file when it has written it and sends back its
+timings and its part of the check's report.
+
+Each branch's check is ``pipeline.check.check_outputs`` for that one format
+(it starts the format's validator before anything else); the three reports
+are merged into one, in the order of the requested formats.
+
+Without the ``fork`` start method (Windows), or on a single core, the PDF
+branch runs in a thread of this process: the same steps, without the speed.
+
+Every branch records ``Event(step, start, end)`` with ``time.monotonic()``,
+which is one clock for all processes of a machine; ``BuildResult.events``
+keeps them, so that one can see (and the tests assert) what overlapped.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import pickle
+import queue
+import signal
+import sys
+import threading
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+
+from pipeline.errors import BuildError
+from pipeline.model import Publication
+from pipeline.render.common import Body, Design, body_html
+
+
+@dataclass(frozen=True)
+class Event:
+    """One step of one branch: ``pdf``, ``epub``, ``html`` (rendering and
+    writing the file) or ``check pdf`` … (that format's check)."""
+
+    step: str
+    start: float  # time.monotonic()
+    end: float
+    pid: int = 0  # the process that did it
+
+
+def can_fork() -> bool:
+    return "fork" in multiprocessing.get_all_start_methods() and (os.cpu_count() or 1) > 1
+
+
+class _Progress:
+    """Turns branch events into ``progress(step, seconds)`` calls (see
+    pipeline.progress) from any thread; ``check`` starts with the first
+    format's check and ends with the last."""
+
+    def __init__(self, progress, timings: dict):
+        self.progress, self.timings = progress, timings
+        self.lock = threading.Lock()
+        self.checks_running = 0
+        self.checks_left = 0
+        self.check_started = None
+
+    def start(self, step: str) -> None:
+        if self.progress is not None:
+            with self.lock:
+                self.progress(step, None)
+
+    def end(self, step: str, seconds: float) -> None:
+        with self.lock:
+            self.timings[step] = seconds
+            if self.progress is not None:
+                self.progress(step, seconds)
+
+    def check_start(self, when: float) -> None:
+        with self.lock:
+            self.checks_running += 1
+            first = self.check_started is None
+            if first:
+                self.check_started = when
+        if first:
+            self.start("check")
+
+    def check_end(self, when: float) -> None:
+        with self.lock:
+            self.checks_left -= 1
+            last = self.checks_left == 0
+        if last:
+            self.end("check", when - self.check_started)
+
+
+def produce(pub: Publication, design: Design, staging: Path, formats, check: bool, timings: dict,
+            progress=None, render_options: dict[str, dict] | None = None, events: list | None = None):
+    """Render ``formats`` into ``staging`` (``<slug>.<format>``), checking
+    each file as soon as it is written when ``check`` is true. Returns the
+    merged ``pipeline.check.Report``, or None without a check. Steps are
+    reported to ``progress`` and their seconds stored in ``timings``."""
+    from pipeline import build as build_module  # RENDERERS, looked up when called (tests replace them)
+
+    events = [] if events is None else events
+    options = render_options or {}
+    tell = _Progress(progress, timings)
+    tell.checks_left = len(formats) if check else 0
+
+    tell.start("body")
+    t = time.perf_counter()
+    body = body_html(pub, design)
+    tell.end("body", time.perf_counter() - t)
+
+    done: queue.Queue = queue.Queue()  # (what, exception or None) from every branch
+    reports: dict[str, object] = {}
+    branches = 0
+    pdf_branch = None
+    try:
+        if "pdf" in formats:
+            tell.start("pdf")
+            pdf_branch = _PdfBranch(pub, body, design, staging, check, options.get("pdf", {}), tell, events,
+                                    reports, done)
+            pdf_branch.start()
+            branches += 1
+        for fmt in formats:
+            if fmt == "pdf":
+                continue
+            tell.start(fmt)
+            t0 = time.monotonic()
+            data = build_module.RENDERERS[fmt](pub, body, design, **options.get(fmt, {}))
+            _output(staging, pub.slug, fmt).write_bytes(data)
+            t1 = time.monotonic()
+            events.append(Event(fmt, t0, t1, os.getpid()))
+            tell.end(fmt, t1 - t0)
+            if check:
+                threading.Thread(target=_check_here, args=(pub, staging, fmt, tell, events, reports, done),
+                                 name=f"check {fmt}", daemon=True).start()
+                branches += 1
+        for _ in range(branches):
+            what, exc = done.get()
+            if exc is not None:
+                raise exc
+    finally:
+        if pdf_branch is not None:
+            pdf_branch.stop()
+    if not check:
+        return None
+    return _merge(pub, staging, formats, reports)
+
+
+def _output(staging: Path, slug: str, fmt: str) -> Path:
+    from pipeline.build import output_name
+
+    return staging / output_name(slug, fmt)
+
+
+def _check_here(pub, staging, fmt, tell, events, reports, done) -> None:
+    from pipeline.check import check_outputs
+
+    try:
+        t0 = time.monotonic()
+        tell.check_start(t0)
+        reports[fmt] = check_outputs(pub, staging, formats=(fmt,))
+        t1 = time.monotonic()
+        events.append(Event(f"check {fmt}", t0, t1, os.getpid()))
+        tell.check_end(t1)
+        done.put((fmt, None))
+    except BaseException as exc:  # handed to the main thread, which raises it
+        done.put((fmt, exc))
+
+
+def _merge(pub, staging, formats, reports):
+    from pipeline.check import Report
+
+    merged = Report(pub.slug, staging)
+    for fmt in formats:
+        merged.formats[fmt] = reports[fmt].formats[fmt]
+        for k, v in reports[fmt].timings.items():
+            merged.timings[f"{fmt} {k}"] = v
+    return merged
+
+
+# ------------------------------------------------------------ the PDF branch
+
+def _pdf_steps(pub: Publication, body: Body, design: Design, staging: Path, check: bool, options: dict, send) -> None:
+    """Render, write and (optionally) check the PDF, telling ``send`` each
+    step as it ends. Runs in the forked process (or a thread)."""
+    from pipeline import build as build_module
+
+    t0 = time.monotonic()
+    data = build_module.RENDERERS["pdf"](pub, body, design, **options)
+    _output(staging, pub.slug, "pdf").write_bytes(data)
+    t1 = time.monotonic()
+    send(("rendered", t0, t1, os.getpid()))
+    if check:
+        from pipeline.check import check_outputs
+
+        send(("checking", t1))
+        report = check_outputs(pub, staging, formats=("pdf",))
+        send(("checked", report, t1, time.monotonic(), os.getpid()))
+
+
+def _child(conn, *args) -> None:
+    """The forked process: the PDF steps, each message sent up the pipe;
+    an exception is sent too (as itself when it survives pickling)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle; it ends us with SIGTERM
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    try:
+        _pdf_steps(*args, send=conn.send)
+    except BaseException as exc:
+        text = "".join(traceback.format_exception(exc))
+        try:
+            pickle.loads(pickle.dumps(exc))
+            conn.send(("error", exc, text))
+        except Exception:
+            conn.send(("error", BuildError(f"{type(exc).__name__}: {exc}"), text))
+    finally:
+        conn.close()
+
+
+class ChildTraceback(Exception):
+    """The traceback of an exception raised in the PDF process."""
+
+
+class _PdfBranch:
+    """The PDF branch, in a forked process when possible; a thread of this
+    process reads its messages and reports its steps as they end."""
+
+    def __init__(self, pub, body, design, staging, check, options, tell: _Progress, events, reports, done):
+        self.args = (pub, body, design, staging, check, options)
+        self.tell, self.events, self.reports, self.done = tell, events, reports, done
+        self.check = check
+        self.process = None
+        self.launched = 0.0
+
+    def start(self) -> None:
+        self.launched = time.monotonic()  # the branch's start: its time includes the fork
+        if can_fork():
+            ctx = multiprocessing.get_context("fork")
+            receive, send = ctx.Pipe(duplex=False)
+            for stream in (sys.stdout, sys.stderr):  # else the child would flush our buffered output again
+                stream.flush()
+            self.process = ctx.Process(target=_child, args=(send, *self.args), name="pdf", daemon=True)
+            self.process.start()
+            send.close()
+            threading.Thread(target=self._listen, args=(receive,), name="pdf messages", daemon=True).start()
+        else:
+            messages: queue.Queue = queue.Queue()
+
+            def run():
+                try:
+                    _pdf_steps(*self.args, send=messages.put)
+                except BaseException as exc:
+                    messages.put(("error", exc, None))
+                messages.put(None)
+
+            threading.Thread(target=run, name="pdf", daemon=True).start()
+            threading.Thread(target=self._listen, args=(messages,), name="pdf messages", daemon=True).start()
+
+    def _listen(self, source) -> None:
+        get = source.get if isinstance(source, queue.Queue) else source.recv
+        try:
+            while True:
+                try:
+                    message = get()
+                except EOFError:
+                    message = None
+                if message is None:
+                    code = self.process.exitcode if self.process is not None else None
+                    raise BuildError(f"the PDF process ended before it had finished (exit status {code})")
+                kind = message[0]
+                if kind == "rendered":
+                    _, _rendering, t1, pid = message
+                    self.events.append(Event("pdf", self.launched, t1, pid))
+                    self.tell.end("pdf", t1 - self.launched)
+                    if not self.check:
+                        break
+                elif kind == "checking":
+                    self.tell.check_start(message[1])
+                elif kind == "checked":
+                    _, report, t0, t1, pid = message
+                    self.reports["pdf"] = report
+                    self.events.append(Event("check pdf", t0, t1, pid))
+                    self.tell.check_end(t1)
+                    break
+                elif kind == "error":
+                    _, exc, text = message
+                    if text:
+                        exc.__cause__ = ChildTraceback("in the PDF process:\n" + text)
+                    raise exc
+            self.done.put(("pdf", None))
+        except BaseException as exc:
+            self.done.put(("pdf", exc))
+        finally:
+            if not isinstance(source, queue.Queue):
+                source.close()
+
+    def stop(self) -> None:
+        """End the process if it still runs (another branch failed, or the
+        build was interrupted) and reap it."""
+        if self.process is None:
+            return
+        if self.process.is_alive():
+            self.process.terminate()
+        self.process.join()

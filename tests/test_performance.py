@@ -1,0 +1,234 @@
+"""Issue 6: the structure that makes builds fast, proved without a clock.
+
+* pandoc reads the Markdown once per build: one process parses it, one
+  writes the body's HTML from the parsed document, and no other pandoc
+  process runs, in any process of the build (the EPUB and the PDF are made
+  from the parsed document and that HTML, never from the Markdown again);
+* the formats are produced at the same time: the PDF branch, in a process
+  of its own, is still laying out while the EPUB and the HTML page are
+  being checked (a handshake that a one-after-another build could never
+  complete, not a stopwatch);
+* a second ``make`` rebuilds nothing, a change to one publication rebuilds
+  that one only, and a change to the templates rebuilds them all.
+
+The timings themselves are bench/bench.py's business (docs/benchmarks.md).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import FIXTURE, ROOT
+
+SLUG = FIXTURE.name
+
+
+# --------------------------------------------------------------- parse once
+
+@pytest.fixture(scope="module")
+def pandoc_log(tmp_path_factory) -> list[list[str]]:
+    """Every pandoc process of one real ``python -m pipeline build`` (with
+    its check), as logged by a stand-in for the pandoc binary that notes its
+    arguments and runs the real one. ``PYPANDOC_PANDOC`` is the documented
+    way to choose the binary, and children inherit it, so the PDF process
+    and anything else the build starts are counted too."""
+    from pipeline.pandoc import pandoc_path
+
+    tmp = tmp_path_factory.mktemp("pandoc-log")
+    log = tmp / "calls.log"
+    shim = tmp / "pandoc"
+    shim.write_text(textwrap.dedent(f"""\
+        #!/bin/sh
+        printf '%s\\n' "$*" >> '{log}'
+        exec '{pandoc_path()}' "$@"
+        """))
+    shim.chmod(0o755)
+    env = {**os.environ, "PYPANDOC_PANDOC": str(shim)}
+    proc = subprocess.run([sys.executable, "-m", "pipeline", "build", str(FIXTURE), "--out", str(tmp / "dist"),
+                           "--quiet"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp / "dist" / SLUG / "check.json").is_file()  # built and checked
+    return [line.split() for line in log.read_text().splitlines()]
+
+
+def test_pandoc_runs_twice_per_build_parse_and_write(pandoc_log):
+    assert len(pandoc_log) == 2, pandoc_log
+    parse, write = pandoc_log
+    assert parse[0] == "lua" and parse[1].endswith("parse.lua")  # every Markdown file, in one process
+    assert "--from=json" in write and "--to=html5" in write  # the parsed document in, HTML out
+
+
+def test_no_format_reads_the_markdown_again(pandoc_log):
+    readers = [call for call in pandoc_log if not any(a in ("--from=json", "-f", "json") for a in call)]
+    assert readers == [pandoc_log[0]]  # only the parse reads Markdown
+    assert not any(a.endswith((".md", ".markdown")) or "epub" in a for call in pandoc_log for a in call)
+
+
+def test_pandoc_calls_in_process(tmp_path):
+    """The same count from inside: pipeline.pandoc.CALLS, for one build."""
+    from pipeline import pandoc
+    from pipeline.build import build
+
+    del pandoc.CALLS[:]
+    build(FIXTURE, tmp_path / "dist", check=False)
+    assert pandoc.CALLS == ["parsing Markdown", "writing HTML"]
+
+
+# ------------------------------------------------------------- concurrency
+
+def test_formats_are_produced_and_checked_at_the_same_time(tmp_path, monkeypatch):
+    """The PDF renderer waits, inside the PDF branch, until the EPUB's and
+    the HTML page's checks have both begun, and only then lays out the PDF.
+    A build that made the formats one after another (PDF first, as the
+    branch starts first) would never let it go on: the handshake times out
+    and the build fails. The recorded events must then show the PDF branch
+    in a process of its own, started first, overlapping every other step."""
+    import pipeline.check
+    from pipeline import build as build_module
+    from pipeline.schedule import can_fork
+
+    flags = tmp_path / "flags"
+    flags.mkdir()
+    real_check, real_pdf = pipeline.check.check_outputs, build_module.RENDERERS["pdf"]
+
+    def check_outputs(pub, folder, formats=pipeline.check.FORMATS):
+        for fmt in formats:
+            (flags / f"check {fmt} started").touch()
+        return real_check(pub, folder, formats=formats)
+
+    def pdf_after_the_other_checks_began(pub, body, design, **options):
+        end = time.monotonic() + 120
+        while not all((flags / f"check {fmt} started").exists() for fmt in ("epub", "html")):
+            if time.monotonic() > end:
+                raise AssertionError("the EPUB and HTML checks did not begin while the PDF branch was running")
+            time.sleep(0.01)
+        (flags / "pdf layout began").touch()
+        return real_pdf(pub, body, design, **options)
+
+    monkeypatch.setattr(pipeline.check, "check_outputs", check_outputs)
+    monkeypatch.setitem(build_module.RENDERERS, "pdf", pdf_after_the_other_checks_began)
+    steps = []
+    result = build_module.build(FIXTURE, tmp_path / "dist", progress=lambda step, s: steps.append((step, s)))
+
+    assert result.check.ok, result.check.findings()
+    assert (flags / "pdf layout began").exists()
+    ev = {e.step: e for e in result.events}
+    assert set(ev) == {"pdf", "epub", "html", "check pdf", "check epub", "check html"}
+    if can_fork():
+        assert ev["pdf"].pid != os.getpid() and ev["check pdf"].pid == ev["pdf"].pid
+    assert ev["epub"].pid == ev["html"].pid == os.getpid()
+
+    def overlap(a, b):
+        return a.start < b.end and b.start < a.end
+
+    assert ev["pdf"].start <= min(ev["epub"].start, ev["html"].start)  # the PDF branch starts first
+    for other in ("epub", "html", "check epub", "check html"):
+        assert overlap(ev["pdf"], ev[other]), other
+    # the progress report tells the same story: the PDF starts before the others and ends after them
+    starts = [step for step, s in steps if s is None]
+    assert starts[:2] == ["load", "body"] and starts[2] == "pdf"
+    ends = [step for step, s in steps if s is not None]
+    assert ends.index("pdf") > max(ends.index("epub"), ends.index("html"))
+    assert set(result.timings) >= {"load", "body", "pdf", "epub", "html", "check"}
+    # one report for the three formats, in their order
+    assert list(result.check.formats) == ["pdf", "epub", "html"]
+
+
+def test_a_failing_pdf_branch_fails_the_build_and_leaves_nothing(tmp_path, monkeypatch):
+    """An exception in the PDF process arrives in the build as itself, with
+    the child's traceback attached; no staging folder is left behind."""
+    from pipeline import build as build_module
+    from pipeline.errors import BuildError
+    from pipeline.schedule import ChildTraceback, can_fork
+
+    def broken(pub, body, design, **options):
+        raise BuildError("the PDF renderer broke on purpose")
+
+    monkeypatch.setitem(build_module.RENDERERS, "pdf", broken)
+    out = tmp_path / "dist"
+    with pytest.raises(BuildError, match="broke on purpose") as caught:
+        build_module.build(FIXTURE, out, check=False)
+    if can_fork():
+        assert isinstance(caught.value.__cause__, ChildTraceback)
+        assert "in broken" in str(caught.value.__cause__)  # where in the PDF process it happened
+    assert not out.exists() or [p.name for p in out.iterdir() if not p.name.endswith(".lock")] == []
+
+
+# ------------------------------------------------------------------- make
+
+def _project_copy(tmp: Path) -> Path:
+    """The Makefile, the code and the templates in a temporary folder, with
+    a stand-in .venv (a python that runs this interpreter, installed after
+    pyproject.toml) so that make neither creates nor touches the real one."""
+    tree = tmp / "project"
+    tree.mkdir()
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    for name in ("pipeline", "templates"):
+        shutil.copytree(ROOT / name, tree / name, ignore=ignore)
+    for name in ("Makefile", "pyproject.toml"):
+        shutil.copy2(ROOT / name, tree / name)
+    (tree / "sources").mkdir()
+    shutil.copytree(FIXTURE, tree / "sources" / SLUG)
+    python = tree / ".venv" / "bin" / "python"
+    python.parent.mkdir(parents=True)
+    python.write_text(f"#!/bin/sh\nexec '{sys.executable}' \"$@\"\n")
+    python.chmod(0o755)
+    (tree / ".venv" / ".installed").touch()
+    # all of it an hour old; the installation a little younger than pyproject.toml
+    past = time.time() - 3600
+    for p in tree.rglob("*"):
+        os.utime(p, (past, past), follow_symlinks=False)
+    os.utime(tree / ".venv" / ".installed", (past + 60, past + 60))
+    return tree
+
+
+def _make(tree: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["make", "--no-print-directory", *args], cwd=tree, capture_output=True, text=True,
+                          timeout=600)
+
+
+def _builds(dry_run: subprocess.CompletedProcess) -> list[str]:
+    """The publications a ``make -n`` would build."""
+    return sorted(line.split("pipeline build ")[1].split()[0].removeprefix("sources/")
+                  for line in dry_run.stdout.splitlines() if "-m pipeline build " in line)
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
+def test_a_second_make_rebuilds_nothing(tmp_path):
+    tree = _project_copy(tmp_path)
+    first = _make(tree)
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert f"-m pipeline build sources/{SLUG}" in first.stdout
+    assert (tree / "dist" / SLUG / "check.json").is_file()
+
+    assert _make(tree, "-q", f"dist/{SLUG}/check.json").returncode == 0  # "up to date", in make's own words
+    second = _make(tree)
+    assert second.returncode == 0 and "pipeline build" not in second.stdout, second.stdout
+
+    # A second publication, built as far as make can tell (its stamp is newer
+    # than its sources); then an author saves one chapter of it, then the
+    # design changes. Every time is in the past, in that order.
+    other = "sample-copy"
+    shutil.copytree(tree / "sources" / SLUG, tree / "sources" / other)
+    shutil.copytree(tree / "dist" / SLUG, tree / "dist" / other)
+    now = time.time()
+    for p in (tree / "sources" / other).rglob("*"):
+        os.utime(p, (now - 1800, now - 1800))
+    for slug in (SLUG, other):
+        os.utime(tree / "dist" / slug / "check.json", (now - 600, now - 600))
+    assert _builds(_make(tree, "-n")) == []
+    assert _make(tree, "-q", f"dist/{SLUG}/check.json", f"dist/{other}/check.json").returncode == 0
+
+    os.utime(tree / "sources" / other / "method.md", (now - 300, now - 300))
+    assert _builds(_make(tree, "-n")) == [other]
+
+    os.utime(tree / "templates" / "css" / "toc.css", (now - 200, now - 200))
+    assert _builds(_make(tree, "-n")) == sorted([SLUG, other])
