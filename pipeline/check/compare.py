@@ -182,19 +182,21 @@ def compare_contents(fmt: str, exp: Expected, lines: list[ContentsLine],
     ``printed`` (PDF) maps an outline index to (page index, folio) where the
     heading is printed; the page number beside its entry must be that folio."""
     out: list[Finding] = []
-    keys = [strict(line.text) for line in lines]
-    # a title's own full stop runs into the leader dots of a printed contents
+    # a line ends with its heading's title (a label, a number or, on the
+    # first line of a printed contents, its heading may come before); a
+    # title's own full stop runs into the leader dots of a printed contents
+    keys = [strict(line.text).rstrip(".") for line in lines]
     titles = [strict(e.title).rstrip(".") for e in exp.outline]
     # how deep the contents goes: the deepest level any of its lines shows
-    depth = max((e.level for e, t in zip(exp.outline, titles) if t and any(t in k for k in keys)), default=0)
+    depth = max((e.level for e, t in zip(exp.outline, titles) if t and any(k.endswith(t) for k in keys)), default=0)
     if not lines:
         return out
     matched: dict[int, int] = {}
     k = 0
     for i, e in enumerate(exp.outline):
-        if e.level > depth:
+        if e.level > depth or not titles[i]:
             continue
-        hit = next((n for n in range(k, len(lines)) if titles[i] in keys[n]), None)
+        hit = next((n for n in range(k, len(lines)) if keys[n].endswith(titles[i])), None)
         if hit is None:
             out.append(Finding(fmt, "contents", f"the contents has no entry for \"{short(e.title)}\" ({exp.describe(e)})"))
             continue
