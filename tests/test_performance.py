@@ -232,3 +232,40 @@ def test_a_second_make_rebuilds_nothing(tmp_path):
 
     os.utime(tree / "templates" / "css" / "toc.css", (now - 200, now - 200))
     assert _builds(_make(tree, "-n")) == sorted([SLUG, other])
+
+
+# ------------------------------------------------------------ WeasyPrint
+
+def test_page_references_are_built_once_per_page_count():
+    """The workaround for pydyf's quadratic ``page_references``: inside the
+    context the tuple is kept until a page is added; outside, the library's
+    own property is back."""
+    import pydyf
+
+    from pipeline.render.speedups import page_references_cached
+
+    original = pydyf.PDF.__dict__["page_references"]
+    pdf = pydyf.PDF()
+    for _ in range(3):
+        pdf.add_page(pydyf.Dictionary({"Type": "/Page"}))
+    with page_references_cached():
+        first = pdf.page_references
+        assert pdf.page_references is first and len(first) == 3
+        pdf.add_page(pydyf.Dictionary({"Type": "/Page"}))
+        assert len(pdf.page_references) == 4 and pdf.page_references[:3] == first
+    assert pydyf.PDF.__dict__["page_references"] is original
+    assert pdf.page_references == original.fget(pdf)
+
+
+def test_the_cache_changes_no_byte_of_the_pdf(fixture_build, monkeypatch):
+    import contextlib
+
+    from pipeline import source
+    from pipeline.render import pdf as pdf_renderer
+    from pipeline.render.common import Design, body_html
+
+    monkeypatch.setattr(pdf_renderer, "page_references_cached", contextlib.nullcontext)
+    pub = source.load(FIXTURE)
+    design = Design()
+    uncached = pdf_renderer.render(pub, body_html(pub, design), design)
+    assert uncached == fixture_build.files["pdf"].read_bytes()

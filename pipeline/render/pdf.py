@@ -17,6 +17,7 @@ from pipeline.render.common import (
     Body, Design, RefusedFetch, allowed_file, build_time, font_dirs, serialise, source_date_epoch, style_tokens,
 )
 from pipeline.render.outline import toc_tree
+from pipeline.render.speedups import page_references_cached
 
 #: One sheet per component, after the tokens they all read.
 STYLESHEETS = ("tokens.css", "page.css", "cover.css", "toc.css", "headings.css",
@@ -188,7 +189,8 @@ def render(pub: Publication, body: Body, design: Design, variant: str | None = "
         files = [weasyprint.Attachment(file_obj=io.BytesIO(content), name=name, description=f"source file {name}",
                                        created=built, modified=built, relationship="Source")
                  for name, content in attachments]
-        with source_date_epoch(pub):  # font subsets carry a timestamp
+        # font subsets carry a timestamp; tagging a long PDF is quadratic without the cache (speedups)
+        with source_date_epoch(pub), page_references_cached():
             data = doc.write_pdf(
                 pdf_identifier=ident.encode("ascii"),
                 pdf_variant=variant,
