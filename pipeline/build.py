@@ -79,6 +79,7 @@ def build(source_dir: Path | str, out: Path | str = "dist", formats=FORMATS, des
     seconds)`` when it ends (see pipeline.progress)."""
     design = design or Design()
     timings: dict[str, float] = {}
+    schedule.warm_up(formats, check)  # imports for later steps, while the source is read
     _tell(progress, "load")
     t = time.perf_counter()
     read_at = time.time_ns()

@@ -56,6 +56,39 @@ def can_fork() -> bool:
     return "fork" in multiprocessing.get_all_start_methods() and (os.cpu_count() or 1) > 1
 
 
+_warming: threading.Thread | None = None
+
+
+def warm_up(formats, check: bool) -> None:
+    """Import WeasyPrint (0.7 s) and the check's readers in a background
+    thread while the source is read: reading mostly waits for pandoc, so the
+    import costs the build nothing, and the forked PDF branch inherits it
+    instead of paying for it on the critical path. ``produce`` waits for it
+    before forking (a fork must not copy a half-done import)."""
+    global _warming
+    names = (["weasyprint"] if "pdf" in formats else []) + (["pipeline.check"] if check else [])
+    missing = [n for n in names if n not in sys.modules]
+    if not missing or (_warming is not None and _warming.is_alive()):
+        return
+
+    def imports():
+        import importlib
+
+        for name in missing:
+            try:
+                importlib.import_module(name)
+            except Exception:  # the branch that needs it will meet the error and report it
+                pass
+
+    _warming = threading.Thread(target=imports, name="warm-up imports", daemon=True)
+    _warming.start()
+
+
+def _warmed() -> None:
+    if _warming is not None:
+        _warming.join()
+
+
 class _Progress:
     """Turns branch events into ``progress(step, seconds)`` calls (see
     pipeline.progress) from any thread; ``check`` starts with the first
@@ -118,6 +151,7 @@ def produce(pub: Publication, design: Design, staging: Path, formats, check: boo
     reports: dict[str, object] = {}
     branches = 0
     pdf_branch = None
+    _warmed()
     try:
         if "pdf" in formats:
             tell.start("pdf")
