@@ -54,6 +54,7 @@ class Metadata:
     edition: Edition
     identifier: str
     subtitle: str = ""
+    short_title: str = ""  # for running heads; the title when empty
     description: str = ""
     keywords: tuple[str, ...] = ()
     rights: str = ""

@@ -541,6 +541,7 @@ def _metadata(root: Path, d: dict) -> Metadata:
     return Metadata(
         title=" ".join(d["title"].split()),
         subtitle=d.get("subtitle", ""),
+        short_title=" ".join(d.get("short_title", "").split()),
         authors=tuple(Author(a["name"], a.get("affiliation", ""), a.get("organisation", "")) for a in d["authors"]),
         language=d["language"],
         edition=Edition(ed["version"], dt.date.fromisoformat(ed["date"]), history),
