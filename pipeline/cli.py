@@ -4,6 +4,7 @@ messages. Exit status: 0 ok, 1 a check failed, 2 bad input or usage."""
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import textwrap
 from pathlib import Path
@@ -427,6 +428,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{'stopped by ' + str(exc) if isinstance(exc, interrupts.Interrupted) else 'interrupted'}; "
               f"{getattr(exc, 'note', '') or 'the previous outputs were kept'}.", file=sys.stderr)
         return getattr(exc, "exit_status", 130)
+    except BrokenPipeError:  # the reader went away (`pipeline editions list | head`): nothing left to say
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the exit's flush cannot fail again
+        return EXIT_OK
     except Exception as exc:  # a bug in the pipeline or a library, not the user's doing
         if getattr(args, "debug", False):
             raise
