@@ -9,6 +9,9 @@ PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 DIST ?= dist
 ARCHIVE ?= $(DIST)/editions
+# The accessibility tests and the HTML previews load the page in Debian's Chromium.
+CHROMIUM ?= /usr/bin/chromium
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
 PUBLICATIONS := $(patsubst sources/%/publication.yaml,%,$(wildcard sources/*/publication.yaml))
 STAMPS := $(PUBLICATIONS:%=$(DIST)/%/check.json)
@@ -43,16 +46,13 @@ check: $(INSTALLED) ## check every publication built in dist/ against its source
 	[ $$checked -gt 0 ] || echo "nothing in $(DIST)/ to check; run make first"; \
 	exit $$status
 
-preview: $(STAMPS) ## PNGs of each PDF's first pages and a contact sheet, in dist/<slug>/preview/
+preview: $(STAMPS) $(CHROMIUM) ## PNGs of each PDF's first pages, a contact sheet and the HTML page at phone/desktop widths, in dist/<slug>/preview/
 	@for pub in $(PUBLICATIONS); do $(PY) -m pipeline preview sources/$$pub --out $(DIST) || exit $$?; done
 
 PORT ?= 8000
 watch: $(INSTALLED) ## rebuild on save, serve on 127.0.0.1 and reload the page (PUB=slug PORT=8000)
 	$(PY) -m pipeline watch $(if $(PUB),sources/$(PUB)) --out $(DIST) --port $(PORT)
 
-# The accessibility tests load the HTML page in Debian's Chromium.
-CHROMIUM ?= /usr/bin/chromium
-SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 $(CHROMIUM):
 	$(SUDO) apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends chromium

@@ -151,14 +151,22 @@ def run(source_dir: Path, out: Path, report, pages: int | tuple[int, ...] = 4, w
     if stale(pdf, [source_dir, DEFAULT_TEMPLATES]):
         report.line(f"{pdf} is missing or older than its source; building it first")
         run_build(report, source_dir, out=out)
+    from pipeline.screens import screenshot_html
+
+    html = pdf.with_name(output_name(slug, "html"))
     if dest:
         result = render_pages(pdf, Path(dest), pages=pages, width=width)
+        screens = screenshot_html(html, Path(dest)) if html.is_file() else []
     else:  # inside <out>/<slug>/: not while a build swaps that folder
         from pipeline.lock import output_lock
 
         with output_lock(out, slug):
             result = render_pages(pdf, preview_dir(out, slug), pages=pages, width=width)
+            screens = screenshot_html(html, preview_dir(out, slug)) if html.is_file() else []
     shown = ", ".join(p.name for p in result.pages)
     report.line(f"{slug}: {len(result.pages)} of {result.page_count} pages as PNG ({shown}) "
                 f"and {result.sheet.name} in {result.sheet.parent}")
+    if screens:
+        report.line(f"{slug}: the HTML page at phone and desktop widths, light and dark "
+                    f"({', '.join(p.name for p in screens)})")
     return result

@@ -229,6 +229,15 @@ def test_preview_writes_pngs_that_decode_at_a4(fixture_build, tmp_path):
         sheet.load()
         assert sheet.width > sheet.height  # three pages side by side
     assert pdf.read_bytes() == before  # read, never written
+    # the HTML page as a phone and a desktop show it, light and dark, from Chromium
+    for name, width in (("html-phone", 360), ("html-phone-dark", 360), ("html-desktop", 1280), ("html-desktop-dark", 1280)):
+        with Image.open(folder / f"{name}.png") as im:
+            im.load()
+            assert im.format == "PNG" and im.width == width
+            colours = im.convert("RGB").getcolors(1 << 20)
+            assert len(colours) > 20  # a page with text on it, not a blank screen
+    with Image.open(folder / "html-desktop.png") as light, Image.open(folder / "html-desktop-dark.png") as dark:
+        assert light.convert("L").getpixel((5, 5)) > 200 > 60 > dark.convert("L").getpixel((5, 5))
 
     # a list of pages replaces the earlier preview's pages
     r = run("preview", FIXTURE, "--out", dist, "--pages", "1,3", "--width", "400", cwd=tmp_path, timeout=120)
