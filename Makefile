@@ -32,6 +32,13 @@ $(INSTALLED): pyproject.toml
 	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test]'
 	@touch $@
 
+$(VENV)/.bench-installed: $(INSTALLED)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[bench]'
+	@touch $@
+
+bench: $(VENV)/.bench-installed ## time builds of 10, 300 and 1000 pages against bare pandoc + WeasyPrint (< 10 min); writes docs/benchmarks.md
+	$(PY) bench/bench.py
+
 .SECONDEXPANSION:
 $(DIST)/%/check.json: $(INSTALLED) $$(shell find sources/$$* -type f) $(TEMPLATES) $(CODE)
 	$(PY) -m pipeline build sources/$* --out $(DIST)
