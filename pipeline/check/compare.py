@@ -314,7 +314,7 @@ def compare(fmt: str, exp: Expected, ex: Extracted) -> list[Finding]:
         for i, (e, page) in enumerate(zip(exp.outline, pages)):
             if page is None:
                 out.append(Finding(fmt, "outline", f"heading \"{short(e.title)}\" ({exp.describe(e)}) is not printed "
-                                                   f"on any page after the contents"))
+                                                   f"on any page outside the contents"))
             printed[i] = (page, ex.pages[page].folio if page is not None else "")
         if ex.info.get("contents_pages"):
             out += compare_contents(fmt, exp, ex.contents, printed)

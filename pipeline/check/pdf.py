@@ -47,9 +47,9 @@ def read(path: Path) -> Extracted:
         doc.close()
     _check_bookmark_pages(out)
     _read_contents(out)
-    # the running text: the pages after the contents
-    after = max(out.info.get("contents_pages") or [-1]) + 1
-    out.text = [p.text for p in out.pages[after:]]
+    # the running text: every page but the contents (front matter may stand before it)
+    contents = set(out.info.get("contents_pages") or ())
+    out.text = [p.text for p in out.pages if p.index not in contents]
     out.info = {"pages": len(out.pages), "folios": [p.folio for p in out.pages],
                 "contents_pages": out.info.get("contents_pages", [])}
     return out
@@ -185,13 +185,13 @@ def prints_heading(page: Page, display: str) -> bool:
 
 def heading_pages(out: Extracted, displays: list[str]) -> list[int | None]:
     """The page on which each heading (number and title, in outline order)
-    is printed, searching the body pages after the contents in order. A
-    heading fills whole lines; only when no such place is left is a place
-    inside a line taken (a design may run a heading into its paragraph)."""
-    first = max(out.info.get("contents_pages") or [-1]) + 1
-    lines = [Lines(p.text) for p in out.pages]
+    is printed, searching every page but the contents in order. A heading
+    fills whole lines; only when no such place is left is a place inside a
+    line taken (a design may run a heading into its paragraph)."""
+    contents = set(out.info.get("contents_pages") or ())
+    lines = [Lines("" if p.index in contents else p.text) for p in out.pages]
     result: list[int | None] = []
-    page, offset = first, 0
+    page, offset = 0, 0
     for display in displays:
         key = strict(display)
         found = None
