@@ -112,6 +112,7 @@ def _render_check_swap(pub: Publication, out: Path, design: Design, formats, che
                 from pipeline.errors import CheckFailed
 
                 raise CheckFailed(report.findings())
+        _keep_other_formats(pub.slug, final, staging, formats)
         with uninterrupted(f"the build had finished: {final} holds the new outputs"):  # no half-done swap
             _swap_into_place(staging, final)
         result.files = {fmt: final / output_name(pub.slug, fmt) for fmt in formats}
@@ -120,6 +121,19 @@ def _render_check_swap(pub: Publication, out: Path, design: Design, formats, che
         if staging.exists():
             with uninterrupted():
                 shutil.rmtree(staging, ignore_errors=True)
+
+
+def _keep_other_formats(slug: str, final: Path, staging: Path, formats) -> None:
+    """A build of some formats (``--formats html``, as ``watch`` may run)
+    keeps the previous build's files of the others: they are linked into
+    the staging folder, so the swap replaces only what was built."""
+    for fmt in FORMATS:
+        previous = final / output_name(slug, fmt)
+        if fmt not in formats and previous.is_file():
+            try:
+                os.link(previous, staging / previous.name)
+            except OSError:  # a file system without hard links
+                shutil.copy2(previous, staging / previous.name)
 
 
 def _swap_into_place(staging: Path, final: Path) -> None:

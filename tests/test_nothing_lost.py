@@ -328,3 +328,20 @@ def test_a_signal_during_the_swap_waits_for_it():
     finally:
         restore()
     assert signal.getsignal(signal.SIGTERM) is not interrupts.handler
+
+
+def test_a_build_of_some_formats_keeps_the_others(dist, src):
+    """`--formats html` (as `watch` may run) replaces the HTML page only;
+    the earlier PDF and EPUB stay, byte for byte."""
+    from pipeline.build import build
+
+    folder = dist / "sample-report"
+    before = {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()}
+    (src / "method.md").write_text((src / "method.md").read_text("utf-8") + "\nOne more sentence.\n", "utf-8")
+    result = build(src, dist, formats=("html",))
+    assert result.check.ok
+    after = {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()}
+    assert after["sample-report.pdf"] == before["sample-report.pdf"]
+    assert after["sample-report.epub"] == before["sample-report.epub"]
+    assert b"One more sentence." in after["sample-report.html"]
+    assert b"One more sentence." not in before["sample-report.html"]
