@@ -332,3 +332,23 @@ def test_text_that_runs_over_many_pages(tmp_path):
     findings = [str(f) for f in compare.compare_text("pdf", expected, [p.text for p in ex.pages[after:]])]
     assert findings == ['pdf: paragraph "Sentence 0 notes that poverty …" (part 1 "Long paragraphs") is missing '
                         'from the text']
+
+
+def test_a_title_that_ends_another_is_not_taken_for_its_entry(tmp_path):
+    """A deep heading "Overview" (below the PDF contents' depth) must not be
+    matched to the contents line "Regional overview": the contents would
+    then seem to go four levels deep and to miss entries."""
+    from pipeline.build import build
+
+    src = tmp_path / "sample-report"
+    shutil.copytree(FIXTURE, src)
+    method = src / "method.md"
+    method.write_text(method.read_text("utf-8").replace(
+        "#### Replacement clusters\n", "#### Replacement clusters\n\nA note.\n\n#### Overview\n", 1), "utf-8")
+    with open(src / "findings.md", "a", encoding="utf-8") as f:
+        f.write("\n## Regional overview\n\nThe districts differ little.\n")
+    result = build(src, tmp_path / "dist")
+    assert result.check.ok, result.check.findings()
+    contents = [c.text for c in result.check.formats["pdf"].extracted.contents]
+    assert any(t.endswith("Regional overview") for t in contents)
+    assert not any(t.endswith(" Overview") and "1.1.1" in t for t in contents)  # level 4 is not in the PDF contents

@@ -20,6 +20,8 @@ calls among them, are left out on both sides.
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from dataclasses import dataclass
 from difflib import SequenceMatcher
 from pathlib import Path
@@ -27,6 +29,7 @@ from typing import Any
 
 from pipeline import pandoc
 from pipeline.check import pdf as pdf_reader
+from pipeline.check.extracted import _QUOTES as _QUOTES_TABLE
 from pipeline.check.extracted import ContentsLine, Entry, Extracted, Finding, loose, short, strict
 from pipeline.model import OutlineEntry, Publication
 
@@ -176,6 +179,41 @@ def _target_id(e: Entry) -> str:
 
 # ---------------------------------------------------------------- contents
 
+_BREAKS = r"[\s\-\u2010\u2011\u00ad\u200b\u2060]*"
+
+
+def _plain(text: str) -> str:
+    return unicodedata.normalize("NFKC", text).casefold().translate(_QUOTES_TABLE)
+
+
+def _title_at_end(title: str) -> re.Pattern | None:
+    """A pattern for a contents line that ends with ``title``'s whole words:
+    spaces, hyphens and line breaks inside it may differ, but the title must
+    start a word ("Regional overview" does not end with "Overview"), and its
+    own full stop may run into the leader."""
+    letters = strict(title).rstrip(".")
+    if not letters:
+        return None
+    body = _BREAKS.join(re.escape(c) for c in letters)
+    return re.compile(r"(?<![^\W\d_])" + body + r"[\s.]*$")  # not preceded by a letter
+
+
+def _is_entry(text: str, e: OutlineEntry, title: re.Pattern | None, first: bool) -> bool:
+    """The contents line ``text`` is the entry of heading ``e``: it ends
+    with the title, and before it stand only the heading's label and number
+    ("Regional overview" is no entry for a heading "Overview"). The first
+    line may carry more before it: the contents' own heading."""
+    plain = _plain(text)
+    m = title.search(plain) if title else None
+    if m is None:
+        return False
+    rest = strict(plain[:m.start()])
+    for part in (strict(e.label).casefold(), strict(e.number)):
+        if part:
+            rest = rest.replace(part, "", 1)
+    return first or not re.search(r"[^\W_]", rest)
+
+
 def compare_contents(fmt: str, exp: Expected, lines: list[ContentsLine],
                      printed: dict[int, tuple[int | None, str]] | None = None) -> list[Finding]:
     """Every heading down to the contents' depth has an entry, in order.
@@ -185,10 +223,10 @@ def compare_contents(fmt: str, exp: Expected, lines: list[ContentsLine],
     # a line ends with its heading's title (a label, a number or, on the
     # first line of a printed contents, its heading may come before); a
     # title's own full stop runs into the leader dots of a printed contents
-    keys = [strict(line.text).rstrip(".") for line in lines]
-    titles = [strict(e.title).rstrip(".") for e in exp.outline]
+    titles = [_title_at_end(e.title) for e in exp.outline]
     # how deep the contents goes: the deepest level any of its lines shows
-    depth = max((e.level for e, t in zip(exp.outline, titles) if t and any(k.endswith(t) for k in keys)), default=0)
+    depth = max((e.level for e, t in zip(exp.outline, titles)
+                 if any(_is_entry(line.text, e, t, n == 0) for n, line in enumerate(lines))), default=0)
     if not lines:
         return out
     matched: dict[int, int] = {}
@@ -196,7 +234,7 @@ def compare_contents(fmt: str, exp: Expected, lines: list[ContentsLine],
     for i, e in enumerate(exp.outline):
         if e.level > depth or not titles[i]:
             continue
-        hit = next((n for n in range(k, len(lines)) if keys[n].endswith(titles[i])), None)
+        hit = next((n for n in range(k, len(lines)) if _is_entry(lines[n].text, e, titles[i], n == 0)), None)
         if hit is None:
             out.append(Finding(fmt, "contents", f"the contents has no entry for \"{short(e.title)}\" ({exp.describe(e)})"))
             continue
