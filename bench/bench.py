@@ -48,6 +48,8 @@ from pathlib import Path
 
 import yaml
 
+from pipeline.progress import pdf_pages
+
 ROOT = Path(__file__).resolve().parents[1]
 PY = sys.executable
 DOC = ROOT / "docs" / "benchmarks.md"
@@ -374,16 +376,6 @@ def run_tree(cmd: list[str], cwd: Path | None = None, env: dict | None = None, i
     if proc.returncode != 0:
         m.failed = out["stderr"].decode("utf-8", "replace").strip()
     return m
-
-
-def pdf_pages(path: Path) -> int:
-    import pypdfium2
-
-    pdf = pypdfium2.PdfDocument(str(path))
-    try:
-        return len(pdf)
-    finally:
-        pdf.close()
 
 
 _STEP = re.compile(r"^\S+: (.+) \((\d+\.\d+)s\)$")

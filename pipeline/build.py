@@ -19,12 +19,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipeline import schedule, source
-from pipeline.errors import BuildError
 from pipeline.interrupts import uninterrupted
 from pipeline.lock import output_lock
 from pipeline.model import Publication
 from pipeline.render import epub, html, pdf
-from pipeline.render.common import Design, body_html
+from pipeline.render.common import Design
 
 FORMATS = ("pdf", "epub", "html")
 RENDERERS = {"pdf": pdf.render, "epub": epub.render, "html": html.render}
@@ -49,27 +48,6 @@ def _tell(progress, step: str, timings: dict | None = None) -> None:
     seconds is None when the step starts, its duration when it ends."""
     if progress is not None:
         progress(step, None if timings is None else timings[step])
-
-
-def render_all(pub: Publication, design: Design, formats=FORMATS, timings: dict | None = None,
-               progress=None, render_options: dict[str, dict] | None = None) -> dict[str, bytes]:
-    """Every requested format as bytes, from one model and one body.
-    ``render_options`` maps a format to its renderer's keyword arguments
-    (e.g. ``{"pdf": {"variant": "pdf/a-3u"}}``)."""
-    timings = {} if timings is None else timings
-    _tell(progress, "body")
-    t = time.perf_counter()
-    body = body_html(pub, design)
-    timings["body"] = time.perf_counter() - t
-    _tell(progress, "body", timings)
-    out = {}
-    for fmt in formats:
-        _tell(progress, fmt)
-        t = time.perf_counter()
-        out[fmt] = RENDERERS[fmt](pub, body, design, **(render_options or {}).get(fmt, {}))
-        timings[fmt] = time.perf_counter() - t
-        _tell(progress, fmt, timings)
-    return out
 
 
 def build(source_dir: Path | str, out: Path | str = "dist", formats=FORMATS, design: Design | None = None,

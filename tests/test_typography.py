@@ -9,7 +9,6 @@ import shutil
 import statistics
 
 import pypdfium2 as pdfium
-import pytest
 
 from conftest import FIXTURE
 from readback import normalise
