@@ -147,6 +147,14 @@ def produce(pub: Publication, design: Design, staging: Path, formats, check: boo
     body = body_html(pub, design)
     tell.end("body", time.perf_counter() - t)
 
+    # what the source says, worked out once for the three checks (the PDF's
+    # forked branch inherits it); None when there is no check
+    expected = None
+    if check:
+        from pipeline.check import Expected
+
+        expected = Expected.from_publication(pub)
+
     done: queue.Queue = queue.Queue()  # (what, exception or None) from every branch
     reports: dict[str, object] = {}
     branches = 0
@@ -155,7 +163,7 @@ def produce(pub: Publication, design: Design, staging: Path, formats, check: boo
     try:
         if "pdf" in formats:
             tell.start("pdf")
-            pdf_branch = _PdfBranch(pub, body, design, staging, check, options.get("pdf", {}), tell, events,
+            pdf_branch = _PdfBranch(pub, body, design, staging, expected, options.get("pdf", {}), tell, events,
                                     reports, done)
             pdf_branch.start()
             branches += 1
@@ -170,7 +178,7 @@ def produce(pub: Publication, design: Design, staging: Path, formats, check: boo
             events.append(Event(fmt, t0, t1, os.getpid()))
             tell.end(fmt, t1 - t0)
             if check:
-                threading.Thread(target=_check_here, args=(pub, staging, fmt, tell, events, reports, done),
+                threading.Thread(target=_check_here, args=(pub, staging, fmt, expected, tell, events, reports, done),
                                  name=f"check {fmt}", daemon=True).start()
                 branches += 1
         for _ in range(branches):
@@ -191,13 +199,13 @@ def _output(staging: Path, slug: str, fmt: str) -> Path:
     return staging / output_name(slug, fmt)
 
 
-def _check_here(pub, staging, fmt, tell, events, reports, done) -> None:
+def _check_here(pub, staging, fmt, expected, tell, events, reports, done) -> None:
     from pipeline.check import check_outputs
 
     try:
         t0 = time.monotonic()
         tell.check_start(t0)
-        reports[fmt] = check_outputs(pub, staging, formats=(fmt,))
+        reports[fmt] = check_outputs(pub, staging, formats=(fmt,), expected=expected)
         t1 = time.monotonic()
         events.append(Event(f"check {fmt}", t0, t1, os.getpid()))
         tell.check_end(t1)
@@ -219,9 +227,10 @@ def _merge(pub, staging, formats, reports):
 
 # ------------------------------------------------------------ the PDF branch
 
-def _pdf_steps(pub: Publication, body: Body, design: Design, staging: Path, check: bool, options: dict, send) -> None:
-    """Render, write and (optionally) check the PDF, telling ``send`` each
-    step as it ends. Runs in the forked process (or a thread)."""
+def _pdf_steps(pub: Publication, body: Body, design: Design, staging: Path, expected, options: dict, send) -> None:
+    """Render, write and check the PDF (against ``expected``, unless it is
+    None), telling ``send`` each step as it ends. Runs in the forked process
+    (or a thread)."""
     from pipeline import build as build_module
 
     t0 = time.monotonic()
@@ -229,11 +238,11 @@ def _pdf_steps(pub: Publication, body: Body, design: Design, staging: Path, chec
     _output(staging, pub.slug, "pdf").write_bytes(data)
     t1 = time.monotonic()
     send(("rendered", t0, t1, os.getpid()))
-    if check:
+    if expected is not None:
         from pipeline.check import check_outputs
 
         send(("checking", t1))
-        report = check_outputs(pub, staging, formats=("pdf",))
+        report = check_outputs(pub, staging, formats=("pdf",), expected=expected)
         send(("checked", report, t1, time.monotonic(), os.getpid()))
 
 
@@ -263,10 +272,10 @@ class _PdfBranch:
     """The PDF branch, in a forked process when possible; a thread of this
     process reads its messages and reports its steps as they end."""
 
-    def __init__(self, pub, body, design, staging, check, options, tell: _Progress, events, reports, done):
-        self.args = (pub, body, design, staging, check, options)
+    def __init__(self, pub, body, design, staging, expected, options, tell: _Progress, events, reports, done):
+        self.args = (pub, body, design, staging, expected, options)
         self.tell, self.events, self.reports, self.done = tell, events, reports, done
-        self.check = check
+        self.check = expected is not None
         self.process = None
         self.launched = 0.0
 

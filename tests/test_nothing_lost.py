@@ -167,12 +167,13 @@ PROBE_CHECK = textwrap.dedent("""\
     import os, runpy, sys, time, types
     from pathlib import Path
     marker = Path(sys.argv.pop(1))
-    def check_outputs(pub, folder, formats=()):
+    def check_outputs(pub, folder, formats=(), expected=None):
         with open(marker, "a") as f:
             f.write(f"{os.getpid()} {folder}\\n")
         time.sleep(120)
         raise AssertionError("the signal did not arrive")
-    sys.modules["pipeline.check"] = types.SimpleNamespace(check_outputs=check_outputs)
+    expected = types.SimpleNamespace(from_publication=lambda pub: "what the source says")
+    sys.modules["pipeline.check"] = types.SimpleNamespace(check_outputs=check_outputs, Expected=expected)
     sys.argv[0] = "pipeline"
     runpy.run_module("pipeline", run_name="__main__", alter_sys=True)
 """)

@@ -99,10 +99,10 @@ def test_formats_are_produced_and_checked_at_the_same_time(tmp_path, monkeypatch
     flags.mkdir()
     real_check, real_pdf = pipeline.check.check_outputs, build_module.RENDERERS["pdf"]
 
-    def check_outputs(pub, folder, formats=pipeline.check.FORMATS):
+    def check_outputs(pub, folder, formats=pipeline.check.FORMATS, **options):
         for fmt in formats:
             (flags / f"check {fmt} started").touch()
-        return real_check(pub, folder, formats=formats)
+        return real_check(pub, folder, formats=formats, **options)
 
     def pdf_after_the_other_checks_began(pub, body, design, **options):
         end = time.monotonic() + 120
