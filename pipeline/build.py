@@ -79,8 +79,9 @@ def _render_check_swap(pub: Publication, out: Path, design: Design, formats, che
     try:
         result = BuildResult(pub, final, timings=timings)
         # every format at once, each checked as soon as it is written (pipeline.schedule)
+        # the last good build's folder: its validators' verdicts stand for files that did not change
         report = schedule.produce(pub, design, staging, formats, check, timings, progress, render_options,
-                                  result.events)
+                                  result.events, previous=final if final.is_dir() else None)
         if check:
             report.write(staging / "check.json")
             if read_at is not None:  # make's stamp: as old as the source it checked (a file saved meanwhile

@@ -68,6 +68,13 @@ class Summary:
     files: tuple[OutputFile, ...]
     check: str  # "passed", "not run (--no-check)", ...
     seconds: float
+    kept: tuple[str, ...] = ()  # formats whose file was unchanged: the last build's validator verdict kept
+
+    @property
+    def kept_note(self) -> str:
+        if not self.kept:
+            return ""
+        return f"{' and '.join(f.upper() for f in self.kept)} unchanged: the last build's validator verdict kept"
 
     @property
     def total_size(self) -> int:
@@ -94,7 +101,9 @@ def summarise(result, seconds: float) -> Summary:
         check = "not run (--no-check)"
     else:
         check = "passed" if getattr(result.check, "ok", False) else "failed"
-    return Summary(result.publication.slug, result.out_dir, tuple(files), check, seconds)
+    kept = tuple(fmt for fmt, r in getattr(result.check, "formats", {}).items()
+                 if getattr(r.conformance, "reused", False))
+    return Summary(result.publication.slug, result.out_dir, tuple(files), check, seconds, kept)
 
 
 def human_size(n: int) -> str:
@@ -162,7 +171,8 @@ class PlainReporter(Reporter):
 
     def summary(self, s: Summary) -> None:
         self.line(f"{s.slug}: wrote {len(s.files)} file{'s' if len(s.files) != 1 else ''} "
-                  f"({human_size(s.total_size)}) to {s.folder} in {s.seconds:.1f}s; check {s.check}")
+                  f"({human_size(s.total_size)}) to {s.folder} in {s.seconds:.1f}s; check {s.check}"
+                  + (f" ({s.kept_note})" if s.kept else ""))
         for f in s.files:
             pages = f", {f.pages} pages" if f.pages is not None else ""
             self.line(f"  {f.format:<4} {f.path} ({human_size(f.size)}{pages})")
@@ -230,7 +240,7 @@ class RichReporter(Reporter):
         self.console.print(table)
         colour = {"passed": "green", "failed": "red"}.get(s.check, "yellow")
         self.console.print(f"check [{colour}]{s.check}[/] · {len(s.files)} file{'s' if len(s.files) != 1 else ''}, {human_size(s.total_size)} "
-                           f"· {s.seconds:.1f}s")
+                           f"· {s.seconds:.1f}s" + (f" · {s.kept_note}" if s.kept else ""))
 
 
 def _seconds_column():

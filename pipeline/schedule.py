@@ -6,7 +6,10 @@ the PDF branch first, in a forked process that inherits the parsed
 publication and the body's HTML (nothing is parsed or pickled again), and
 meanwhile renders the EPUB and the HTML page here, writing each file as
 soon as it is ready and starting its check at once, so that the two Java
-validators (EPUBCheck, the Nu Html Checker) run beside the PDF layout. The
+validators (EPUBCheck, the Nu Html Checker) run beside the PDF layout, on
+the cores the layout does not use: while the PDF branch runs it keeps a
+core (``pipeline.cores.SLOTS``), so on two cores the validators run one
+after the other instead of both taking time from the layout. The
 PDF branch checks its own file when it has written it and sends back its
 timings and its part of the check's report.
 
@@ -36,6 +39,7 @@ import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
+from pipeline import cores
 from pipeline.errors import BuildError
 from pipeline.model import Publication
 from pipeline.render.common import Body, Design, body_html
@@ -130,11 +134,14 @@ class _Progress:
 
 
 def produce(pub: Publication, design: Design, staging: Path, formats, check: bool, timings: dict,
-            progress=None, render_options: dict[str, dict] | None = None, events: list | None = None):
+            progress=None, render_options: dict[str, dict] | None = None, events: list | None = None,
+            previous: Path | None = None):
     """Render ``formats`` into ``staging`` (``<slug>.<format>``), checking
     each file as soon as it is written when ``check`` is true. Returns the
     merged ``pipeline.check.Report``, or None without a check. Steps are
-    reported to ``progress`` and their seconds stored in ``timings``."""
+    reported to ``progress`` and their seconds stored in ``timings``.
+    ``previous`` is the last good build's folder, whose validator verdicts
+    stand for files that have not changed (``check_outputs``)."""
     from pipeline import build as build_module  # RENDERERS, looked up when called (tests replace them)
 
     events = [] if events is None else events
@@ -178,7 +185,8 @@ def produce(pub: Publication, design: Design, staging: Path, formats, check: boo
             events.append(Event(fmt, t0, t1, os.getpid()))
             tell.end(fmt, t1 - t0)
             if check:
-                threading.Thread(target=_check_here, args=(pub, staging, fmt, expected, tell, events, reports, done),
+                threading.Thread(target=_check_here,
+                                 args=(pub, staging, fmt, expected, previous, tell, events, reports, done),
                                  name=f"check {fmt}", daemon=True).start()
                 branches += 1
         for _ in range(branches):
@@ -199,13 +207,13 @@ def _output(staging: Path, slug: str, fmt: str) -> Path:
     return staging / output_name(slug, fmt)
 
 
-def _check_here(pub, staging, fmt, expected, tell, events, reports, done) -> None:
+def _check_here(pub, staging, fmt, expected, previous, tell, events, reports, done) -> None:
     from pipeline.check import check_outputs
 
     try:
         t0 = time.monotonic()
         tell.check_start(t0)
-        reports[fmt] = check_outputs(pub, staging, formats=(fmt,), expected=expected)
+        reports[fmt] = check_outputs(pub, staging, formats=(fmt,), expected=expected, previous=previous)
         t1 = time.monotonic()
         events.append(Event(f"check {fmt}", t0, t1, os.getpid()))
         tell.check_end(t1)
@@ -278,9 +286,27 @@ class _PdfBranch:
         self.check = expected is not None
         self.process = None
         self.launched = 0.0
+        self._core_kept = False
+        self._core_lock = threading.Lock()
+
+    def _keep_core(self) -> None:
+        """While the PDF is made, keep a core from the validators (they start
+        early and would otherwise take it: a JVM runs several threads)."""
+        with self._core_lock:
+            if not self._core_kept:
+                cores.SLOTS.keep()
+                self._core_kept = True
+
+    def _give_core_back(self) -> None:
+        with self._core_lock:
+            if self._core_kept:
+                cores.SLOTS.give_back()
+                self._core_kept = False
 
     def start(self) -> None:
         self.launched = time.monotonic()  # the branch's start: its time includes the fork
+        if self.check:
+            self._keep_core()
         if can_fork():
             ctx = multiprocessing.get_context("fork")
             receive, send = ctx.Pipe(duplex=False)
@@ -338,12 +364,14 @@ class _PdfBranch:
         except BaseException as exc:
             self.done.put(("pdf", exc))
         finally:
+            self._give_core_back()
             if not isinstance(source, queue.Queue):
                 source.close()
 
     def stop(self) -> None:
         """End the process if it still runs (another branch failed, or the
         build was interrupted) and reap it."""
+        self._give_core_back()
         if self.process is None:
             return
         if self.process.is_alive():

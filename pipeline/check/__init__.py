@@ -100,10 +100,15 @@ def output_file(folder: Path, slug: str, fmt: str) -> Path:
 
 
 def check_outputs(pub: Publication, folder: Path | str, formats=FORMATS,
-                  expected: Expected | None = None) -> Report:
+                  expected: Expected | None = None, previous: Path | None = None) -> Report:
     """Check the files ``<slug>.<format>`` in ``folder`` against ``pub``.
     ``expected`` is what ``pub`` says (``Expected.from_publication``), when
-    the caller has worked it out already (a build checks each format apart)."""
+    the caller has worked it out already (a build checks each format apart).
+    ``previous`` is the folder of the last good build (a build's check
+    passes it): a file byte for byte the same as the one there keeps that
+    build's verdict from EPUBCheck or the Nu Html Checker instead of
+    starting the validator again (``conformance.reuse``); the readers and
+    the comparison with the source always run."""
     start = time.perf_counter()
     folder = Path(folder)
     report = Report(pub.slug, folder)
@@ -115,7 +120,8 @@ def check_outputs(pub: Publication, folder: Path | str, formats=FORMATS,
     try:
         for fmt, start_validator in (("epub", conformance.start_epubcheck), ("html", conformance.start_vnu)):
             if fmt in report.formats and report.formats[fmt].file.is_file():
-                running[fmt] = start_validator(report.formats[fmt].file)
+                file = report.formats[fmt].file
+                running[fmt] = conformance.reuse(fmt, file, previous) or start_validator(file)
 
         if expected is None:
             t = time.perf_counter()

