@@ -18,6 +18,7 @@ from pipeline.render.common import (
 )
 from pipeline.render.outline import toc_tree
 from pipeline.render.speedups import page_references_cached
+from pipeline.render.workarounds import footnotes_kept
 
 #: One sheet per component, after the tokens they all read.
 STYLESHEETS = ("tokens.css", "page.css", "cover.css", "toc.css", "headings.css",
@@ -189,8 +190,9 @@ def render(pub: Publication, body: Body, design: Design, variant: str | None = "
         files = [weasyprint.Attachment(file_obj=io.BytesIO(content), name=name, description=f"source file {name}",
                                        created=built, modified=built, relationship="Source")
                  for name, content in attachments]
-        # font subsets carry a timestamp; tagging a long PDF is quadratic without the cache (speedups)
-        with source_date_epoch(pub), page_references_cached():
+        # font subsets carry a timestamp; tagging a long PDF is quadratic without the cache (speedups);
+        # WeasyPrint 70 can lose a footnote at the foot of a full page (workarounds)
+        with source_date_epoch(pub), page_references_cached(), footnotes_kept():
             data = doc.write_pdf(
                 pdf_identifier=ident.encode("ascii"),
                 pdf_variant=variant,
