@@ -120,8 +120,11 @@ def _check_command(sub) -> None:
 
 
 def cmd_check(args) -> int:
+    import contextlib
+
     from pipeline import source
     from pipeline.check import check_outputs, output_file
+    from pipeline.lock import output_lock
 
     pub = source.load(args.source)
     folder = args.dist if args.dist is not None else args.out / pub.slug
@@ -130,8 +133,12 @@ def cmd_check(args) -> int:
     if missing:
         raise BuildError(f"nothing to check: {', '.join(str(m) for m in missing)} not found; "
                          f"build first with `python -m pipeline build {args.source}`")
-    report = check_outputs(pub, folder, formats=args.formats)
-    report.write(folder / "check.json")
+    # the build's own lock: a build swapping new files in meanwhile would
+    # have the check read some old files and some new, and its check.json
+    # would be overwritten by ours
+    with output_lock(args.out, pub.slug) if args.dist is None else contextlib.nullcontext():
+        report = check_outputs(pub, folder, formats=args.formats)
+        report.write(folder / "check.json")
     if args.verbose and not args.quiet:
         for fmt, r in report.formats.items():
             ex = r.extracted

@@ -265,6 +265,25 @@ def test_a_second_build_meanwhile_is_told_about_the_lock(dist, src):
     assert not lock.exists()
 
 
+def test_a_check_while_a_build_runs_waits_its_turn(dist, src):
+    """``pipeline check`` of dist/<slug> takes the build's lock too: while a
+    build holds it, the check would read a folder being replaced and then
+    overwrite the build's check.json, so it stops with the same message."""
+    from pipeline.lock import output_lock
+
+    with output_lock(dist, SLUG) as lock:
+        before = snapshot(dist)
+        proc = subprocess.run([sys.executable, "-m", "pipeline", "check", str(src), "--out", str(dist)],
+                              cwd=ROOT, capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 2 and "Traceback" not in proc.stderr
+        assert f"another build of '{SLUG}'" in proc.stderr and f"lock {lock}" in proc.stderr
+        assert snapshot(dist) == before
+    proc = subprocess.run([sys.executable, "-m", "pipeline", "check", str(src), "--out", str(dist), "-q"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr  # the lock released, the same check passes
+    assert not lock.exists()
+
+
 def test_two_real_builds_at_once(dist, src):
     """The first builds as if alone (its outputs are byte-identical to the
     earlier build's); the second is refused; the source is only read."""
