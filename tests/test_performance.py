@@ -325,14 +325,74 @@ def test_page_references_are_built_once_per_page_count():
     assert pdf.page_references == original.fget(pdf)
 
 
-def test_the_cache_changes_no_byte_of_the_pdf(fixture_build, monkeypatch):
+def test_each_object_is_serialised_once_per_write(monkeypatch):
+    """The workaround for pydyf hashing a PDF with an identifier by
+    serialising (and compressing) every object a second time: inside the
+    context each object of the PDF being written is serialised once, the
+    bytes are the same, and the library's own code is back afterwards."""
+    import io
+
+    import pydyf
+
+    from pipeline.render.speedups import objects_serialised_once
+
+    calls = []
+    library = pydyf.Stream.__dict__["data"]
+    monkeypatch.setattr(pydyf.Stream, "data", property(lambda s: calls.append(s) or library.fget(s)))
+    counting = pydyf.Stream.__dict__["data"]
+    library_write = pydyf.PDF.__dict__["write"]
+
+    def written(identifier):
+        pdf = pydyf.PDF()
+        for n in range(3):
+            content = pydyf.Stream([b"BT /F1 12 Tf (page %d) Tj ET" % n] * 50, compress=True)
+            pdf.add_object(content)
+            pdf.add_page(pydyf.Dictionary({"Type": "/Page", "Contents": content.reference}))
+        calls.clear()
+        out = io.BytesIO()
+        pdf.write(out, b"1.7", identifier, compress=True)
+        return out.getvalue(), {id(s): calls.count(s) for s in calls}
+
+    plain, by_library = written(b"0123456789abcdef")
+    # 3 pages' contents and the object stream written, then again for the /ID; the xref stream comes after
+    assert sorted(by_library.values()) == [1, 2, 2, 2, 2]
+    with objects_serialised_once():
+        once_bytes, once = written(b"0123456789abcdef")
+    assert sorted(once.values()) == [1, 1, 1, 1, 1]
+    assert once_bytes == plain and b"/ID" in plain
+    assert pydyf.Stream.__dict__["data"] is counting and pydyf.PDF.__dict__["write"] is library_write
+
+
+def test_collections_are_paused_and_the_collector_restored():
+    import gc
+
+    from pipeline.render.speedups import collections_paused
+
+    assert gc.isenabled()
+    with collections_paused():
+        assert not gc.isenabled()
+        with collections_paused():
+            assert not gc.isenabled()
+        assert not gc.isenabled()  # the outer block still runs
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with collections_paused():
+            pass
+        assert not gc.isenabled()  # it was off before: it stays off
+    finally:
+        gc.enable()
+
+
+def test_the_speedups_change_no_byte_of_the_pdf(fixture_build, monkeypatch):
     import contextlib
 
     from pipeline import source
     from pipeline.render import pdf as pdf_renderer
     from pipeline.render.common import Design, body_html
 
-    monkeypatch.setattr(pdf_renderer, "page_references_cached", contextlib.nullcontext)
+    for speedup in ("page_references_cached", "objects_serialised_once", "collections_paused"):
+        monkeypatch.setattr(pdf_renderer, speedup, contextlib.nullcontext)
     pub = source.load(FIXTURE)
     design = Design()
     uncached = pdf_renderer.render(pub, body_html(pub, design), design)

@@ -3,6 +3,7 @@ project's paged-media stylesheets."""
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import io
 import logging
@@ -17,7 +18,7 @@ from pipeline.render.common import (
     Body, Design, RefusedFetch, allowed_file, build_time, font_dirs, serialise, source_date_epoch, style_tokens,
 )
 from pipeline.render.outline import toc_tree
-from pipeline.render.speedups import page_references_cached
+from pipeline.render.speedups import collections_paused, objects_serialised_once, page_references_cached
 from pipeline.render.workarounds import footnotes_kept
 
 #: One sheet per component, after the tokens they all read.
@@ -190,17 +191,21 @@ def render(pub: Publication, body: Body, design: Design, variant: str | None = "
         files = [weasyprint.Attachment(file_obj=io.BytesIO(content), name=name, description=f"source file {name}",
                                        created=built, modified=built, relationship="Source")
                  for name, content in attachments]
-        # font subsets carry a timestamp; tagging a long PDF is quadratic without the cache (speedups);
+        options = dict(
+            pdf_identifier=ident.encode("ascii"),
+            pdf_variant=variant,
+            pdf_tags=True,
+            uncompressed_pdf=False,
+            attachments=files or None,
+        )
+        # font subsets carry a timestamp; tagging a long PDF is quadratic without the cache, the /ID
+        # serialises the PDF twice, the cyclic GC walks the layout over and over (speedups: same bytes);
         # WeasyPrint 70 can lose a footnote at the foot of a full page (workarounds)
-        with source_date_epoch(pub), page_references_cached(), footnotes_kept():
-            data = doc.write_pdf(
-                pdf_identifier=ident.encode("ascii"),
-                pdf_variant=variant,
-                pdf_tags=True,
-                uncompressed_pdf=False,
-                attachments=files or None,
-                finisher=_associated_files_once if is_pdf_a(variant) else None,
-            )
+        with source_date_epoch(pub), collections_paused(), page_references_cached(), objects_serialised_once(), \
+                footnotes_kept():
+            document = doc.render(**options)
+            gc.collect()  # the layout's discarded boxes, once, before the PDF's objects pile up (speedups)
+            data = document.write_pdf(finisher=_associated_files_once if is_pdf_a(variant) else None, **options)
     finally:
         logger.removeHandler(handler)
     problems = fetcher.refused + handler.messages
