@@ -142,19 +142,24 @@ def test_crash_or_ctrl_c(how, dist, src, tmp_path, monkeypatch):
 #: ``python -m pipeline build …`` exactly (runpy is what -m runs), with a
 #: probe that writes to a marker file when WeasyPrint starts and finishes
 #: laying out the PDF, so the test knows when to send its signal and can
-#: tell afterwards that the signal arrived in the middle.
+#: tell afterwards that the signal arrived in the middle (from the start of
+#: the layout, ``HTML.render``, to the end of the writing,
+#: ``Document.write_pdf``: the renderer calls the two itself).
 PROBE_PDF = textwrap.dedent("""\
     import runpy, sys
     from pathlib import Path
     import weasyprint
+    from weasyprint.document import Document
     marker = Path(sys.argv.pop(1))
-    write_pdf = weasyprint.HTML.write_pdf
-    def probed(self, *a, **k):
+    render, write_pdf = weasyprint.HTML.render, Document.write_pdf
+    def started(self, *a, **k):
         marker.write_text("started")
+        return render(self, *a, **k)
+    def finished(self, *a, **k):
         out = write_pdf(self, *a, **k)
         marker.write_text("started finished")
         return out
-    weasyprint.HTML.write_pdf = probed
+    weasyprint.HTML.render, Document.write_pdf = started, finished
     sys.argv[0] = "pipeline"
     runpy.run_module("pipeline", run_name="__main__", alter_sys=True)
 """)
