@@ -179,26 +179,60 @@ def _target_id(e: Entry) -> str:
 
 # ---------------------------------------------------------------- contents
 
-_BREAKS = r"[\s\-\u2010\u2011\u00ad\u200b\u2060]*"
+#: What may stand between the letters of a title in a contents line besides
+#: whitespace: hyphens (a line broken and hyphenated inside the title), soft
+#: hyphens, zero-width spaces and word joiners.
+_BREAK_CHARS = frozenset("-\u2010\u2011\u00ad\u200b\u2060")
 
 
 def _plain(text: str) -> str:
     return unicodedata.normalize("NFKC", text).casefold().translate(_QUOTES_TABLE)
 
 
-def _title_at_end(title: str) -> re.Pattern | None:
-    """A pattern for a contents line that ends with ``title``'s whole words:
-    spaces, hyphens and line breaks inside it may differ, but the title must
-    start a word ("Regional overview" does not end with "Overview"), and its
-    own full stop may run into the leader."""
+@dataclass(frozen=True)
+class _At:
+    index: int
+
+    def start(self) -> int:
+        return self.index
+
+
+@dataclass(frozen=True)
+class _TitleAtEnd:
+    """Finds a title at the end of a contents line: spaces, hyphens and line
+    breaks inside it may differ, but the title must start a word
+    ("Regional overview" does not end with "Overview"), and its own full
+    stop may run into the leader. ``search(plain)`` gives where the title
+    begins in the line (``_plain``), like a regular expression's match.
+    Walking back from the line's end costs next to nothing; a compiled
+    pattern per heading cost a second per format at 300 headings."""
+
+    letters: str
+
+    def search(self, plain: str) -> _At | None:
+        i = len(plain) - 1
+        while i >= 0 and (plain[i] == "." or plain[i].isspace()):
+            i -= 1
+        for n, ch in enumerate(reversed(self.letters)):
+            if n:
+                while i >= 0 and (plain[i].isspace() or plain[i] in _BREAK_CHARS):
+                    i -= 1
+            if i < 0 or plain[i] != ch:
+                return None
+            i -= 1
+        start = i + 1
+        before = plain[start - 1] if start else ""
+        if before.isalnum() and not before.isdecimal():
+            return None  # the title would begin inside a word (after a letter, as regular expressions' [^\W\d_])
+        return _At(start)
+
+
+def _title_at_end(title: str) -> _TitleAtEnd | None:
     letters = strict(title).rstrip(".")
-    if not letters:
-        return None
-    body = _BREAKS.join(re.escape(c) for c in letters)
-    return re.compile(r"(?<![^\W\d_])" + body + r"[\s.]*$")  # not preceded by a letter
+    return _TitleAtEnd(letters) if letters else None
 
 
-def _is_entry(text: str, e: OutlineEntry, title: re.Pattern | None, first: bool) -> bool:
+def _is_entry(text: str, e: OutlineEntry, title: _TitleAtEnd | None, first: bool) -> bool:
     """The contents line ``text`` is the entry of heading ``e``: it ends
     with the title, and before it stand only the heading's label and number
     ("Regional overview" is no entry for a heading "Overview"). The first
