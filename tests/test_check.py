@@ -352,3 +352,20 @@ def test_a_title_that_ends_another_is_not_taken_for_its_entry(tmp_path):
     contents = [c.text for c in result.check.formats["pdf"].extracted.contents]
     assert any(t.endswith("Regional overview") for t in contents)
     assert not any(t.endswith(" Overview") and "1.1.1" in t for t in contents)  # level 4 is not in the PDF contents
+
+
+@pytest.mark.parametrize("line, title, start", [
+    ("2.1 Main roles of aids", "Main roles of aids", 4),
+    ("2.1 Main roles of ai-\nds", "Main roles of aids", 4),  # broken and hyphenated inside the title
+    ("Main\u00adroles of\u200baids .", "Main roles of aids", 0),  # soft hyphen, zero-width space, its full stop
+    ("1 Overview.", "Overview.", 2),  # the title's own full stop runs into the leader
+    ("Regional overview", "Overview", 9),  # found; _is_entry then sees "Regional" is no label or number
+    ("Subregionaloverview", "Overview", None),  # "Overview" would begin inside a word
+    ("Part 2overview", "Overview", 6),  # a digit before it is no letter
+    ("Overview of the regions", "Overview", None),  # the line must end with the title
+])
+def test_a_contents_line_ends_with_its_title(line, title, start):
+    from pipeline.check.compare import _plain, _title_at_end
+
+    found = _title_at_end(title).search(_plain(line))
+    assert (found.start() if found else None) == start
