@@ -8,6 +8,7 @@ the entry."""
 from __future__ import annotations
 
 import io
+import os
 import json
 import re
 import shutil
@@ -369,3 +370,42 @@ def test_a_contents_line_ends_with_its_title(line, title, start):
 
     found = _title_at_end(title).search(_plain(line))
     assert (found.start() if found else None) == start
+
+
+def test_a_long_pdf_is_read_in_two_processes_with_the_same_result(flagship_build, monkeypatch):
+    """From ``TWO_PROCESSES_FROM`` pages on, a forked process reads the
+    second half of the pages: the text, folios and contents are those of a
+    read in one process, and a child that fails is made up for by reading
+    its half here."""
+    from pipeline.check import pdf as pdf_reader
+
+    path = flagship_build.files["pdf"]
+    monkeypatch.setattr(pdf_reader, "TWO_PROCESSES_FROM", 10**9)
+    alone = pdf_reader.read(path)
+    forks = []
+    real_fork = os.fork
+
+    def fork():
+        forks.append(1)
+        return real_fork()
+
+    monkeypatch.setattr(pdf_reader.os, "fork", fork)
+    monkeypatch.setattr(pdf_reader, "TWO_PROCESSES_FROM", 2)
+
+    def same(a, b):
+        return ([(p.index, p.folio, p.text) for p in a.pages] == [(p.index, p.folio, p.text) for p in b.pages]
+                and a.contents == b.contents and a.text == b.text and a.problems == b.problems == [])
+
+    if (os.cpu_count() or 1) > 1:
+        assert same(pdf_reader.read(path), alone) and forks == [1]
+        parent, real_texts = os.getpid(), pdf_reader._texts
+
+        def failing_in_the_child(path, start, stop):
+            if os.getpid() != parent:
+                raise RuntimeError("the child fails")
+            return real_texts(path, start, stop)
+
+        monkeypatch.setattr(pdf_reader, "_texts", failing_in_the_child)
+        assert same(pdf_reader.read(path), alone) and forks == [1, 1]
+    else:
+        assert same(pdf_reader.read(path), alone) and forks == []
