@@ -6,10 +6,7 @@ the PDF branch first, in a forked process that inherits the parsed
 publication and the body's HTML (nothing is parsed or pickled again), and
 meanwhile renders the EPUB and the HTML page here, writing each file as
 soon as it is ready and starting its check at once, so that the two Java
-validators (EPUBCheck, the Nu Html Checker) run beside the PDF layout, on
-the cores the layout does not use: while the PDF branch runs it keeps a
-core (``pipeline.cores.SLOTS``), so on two cores the validators run one
-after the other instead of both taking time from the layout. The
+validators (EPUBCheck, the Nu Html Checker) run beside the PDF layout. The
 PDF branch checks its own file when it has written it and sends back its
 timings and its part of the check's report.
 
@@ -39,7 +36,6 @@ import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline import cores
 from pipeline.errors import BuildError
 from pipeline.model import Publication
 from pipeline.render.common import Body, Design, body_html
@@ -286,27 +282,9 @@ class _PdfBranch:
         self.check = expected is not None
         self.process = None
         self.launched = 0.0
-        self._core_kept = False
-        self._core_lock = threading.Lock()
-
-    def _keep_core(self) -> None:
-        """While the PDF is made, keep a core from the validators (they start
-        early and would otherwise take it: a JVM runs several threads)."""
-        with self._core_lock:
-            if not self._core_kept:
-                cores.SLOTS.keep()
-                self._core_kept = True
-
-    def _give_core_back(self) -> None:
-        with self._core_lock:
-            if self._core_kept:
-                cores.SLOTS.give_back()
-                self._core_kept = False
 
     def start(self) -> None:
         self.launched = time.monotonic()  # the branch's start: its time includes the fork
-        if self.check:
-            self._keep_core()
         if can_fork():
             ctx = multiprocessing.get_context("fork")
             receive, send = ctx.Pipe(duplex=False)
@@ -364,14 +342,12 @@ class _PdfBranch:
         except BaseException as exc:
             self.done.put(("pdf", exc))
         finally:
-            self._give_core_back()
             if not isinstance(source, queue.Queue):
                 source.close()
 
     def stop(self) -> None:
         """End the process if it still runs (another branch failed, or the
         build was interrupted) and reap it."""
-        self._give_core_back()
         if self.process is None:
             return
         if self.process.is_alive():

@@ -9,8 +9,7 @@
 
 The two Java validators are the slow part of a check, so they are started
 first (``start_epubcheck``, ``start_vnu``) and run while the Python readers
-work; ``Running.wait()`` collects their verdicts. ``pipeline.cores.SLOTS``
-says how many may run at once.
+work; ``Running.wait()`` collects their verdicts.
 """
 
 from __future__ import annotations
@@ -26,7 +25,6 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
-from pipeline import cores
 from pipeline.check.extracted import Finding, spaced
 from pipeline.errors import BuildError
 from pipeline.model import Metadata
@@ -96,53 +94,33 @@ class Result:
 
 
 class Running:
-    """A validator run in the background: started as soon as a slot is
-    free (``pipeline.cores.SLOTS``), its verdict collected by ``wait()``."""
+    """A validator running in the background."""
 
     def __init__(self, fmt: str, tool: str, args: list[str], parse):
         self.format, self.tool, self._parse = fmt, tool, parse
         self.validator = validator_id(fmt)
-        self._args = args
         self._out = tempfile.TemporaryFile()
         self._err = tempfile.TemporaryFile()
-        self.queued = time.perf_counter()
-        self.started: float | None = None
+        self.started = time.perf_counter()
         self.finished: float | None = None
-        self.proc: subprocess.Popen | None = None
-        self._lock = threading.Lock()
-        self._cancelled = False
-        self.error: str | None = None
-        # runs the validator when a slot is free, and notes when it ends, so
-        # that its own time is reported, not the time waited for a slot or
-        # for the readers
-        self._runner = threading.Thread(target=self._run, name=f"{tool} runner", daemon=True)
-        self._runner.start()
+        self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=self._out, stderr=self._err,
+                                     env={**os.environ, "LC_ALL": "C.UTF-8"})
+        # notes when the validator ends, so that its own time is reported
+        # rather than the time until the readers were done
+        self._waiter = threading.Thread(target=self._wait_in_background, daemon=True)
+        self._waiter.start()
 
-    def _run(self) -> None:
-        with cores.SLOTS:
-            with self._lock:
-                if self._cancelled:
-                    return
-                self.started = time.perf_counter()
-                try:
-                    self.proc = subprocess.Popen(self._args, stdin=subprocess.DEVNULL, stdout=self._out,
-                                                 stderr=self._err, env={**os.environ, "LC_ALL": "C.UTF-8"})
-                except OSError as exc:
-                    self.error = f"{self.tool} could not be started: {exc}"
-                    return
-            self.proc.wait()
-            self.finished = time.perf_counter()
+    def _wait_in_background(self) -> None:
+        self.proc.wait()
+        self.finished = time.perf_counter()
 
     def wait(self) -> Result:
-        self._runner.join(timeout=max(1.0, TIMEOUT - (time.perf_counter() - self.queued)))
+        self._waiter.join(timeout=max(1.0, TIMEOUT - (time.perf_counter() - self.started)))
         try:
-            if self._runner.is_alive():
+            if self._waiter.is_alive():
                 self.kill()
                 return Result(self.tool, [Finding(self.format, "conformance", f"{self.tool} did not finish within {TIMEOUT} s")])
-            if self.proc is None:
-                why = self.error or f"{self.tool} was stopped before it started"
-                return Result(self.tool, [Finding(self.format, "conformance", why)])
-            seconds = (self.finished or time.perf_counter()) - (self.started or self.queued)
+            seconds = (self.finished or time.perf_counter()) - self.started
             self._out.seek(0)
             self._err.seek(0)
             out = self._out.read().decode("utf-8", "replace")
@@ -156,12 +134,9 @@ class Running:
         return result
 
     def kill(self) -> None:
-        with self._lock:
-            self._cancelled = True
-            proc = self.proc
-        if proc is not None and proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
 
 
 # ---------------------------------------------------------------- verdicts reused
