@@ -319,24 +319,45 @@ class Measured:
     wall: float
     peak_rss: int  # bytes, the whole process tree at its largest
     cpu: float = 0.0  # user + system seconds of the whole tree
+    peak_pss: int = 0  # bytes: the same, each shared page counted once (sampled less often)
     steps: dict[str, float] = field(default_factory=dict)
     pdf_pages: int | None = None
     stdout: str = ""
     failed: str = ""  # what a failed check said (the build's own time is still measured)
 
 
+def _pss(pid: int) -> int | None:
+    """A process's proportional set size in bytes: its resident pages, each
+    shared page divided among the processes that share it (Linux 4.14+)."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            for line in f:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError):
+        return None
+    return None
+
+
+#: PSS costs the kernel about 10 ms per GB of a process to add up, so it is
+#: sampled every PSS_EVERY polls (0.2 s), RSS at every one
+PSS_EVERY = 10
+
+
 def run_tree(cmd: list[str], cwd: Path | None = None, env: dict | None = None, interval: float = 0.02,
              ok: tuple[int, ...] = (0,)) -> Measured:
     """Run ``cmd``; poll the resident memory of it and all its descendants
-    (summed) every ``interval`` seconds; fail loudly if it fails. CPU time
-    comes from getrusage(RUSAGE_CHILDREN): every descendant is reaped
-    before the command ends, so its time is in there."""
+    (summed) every ``interval`` seconds, and their proportional set size
+    every ``PSS_EVERY`` polls (a forked process's pages shared with its
+    parent count twice in the RSS sum, once in the PSS sum); fail loudly if
+    it fails. CPU time comes from getrusage(RUSAGE_CHILDREN): every
+    descendant is reaped before the command ends, so its time is in there."""
     import psutil
 
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    peak = 0
+    peak = peak_pss = polls = 0
     out: dict[str, bytes] = {}
 
     def drain(name, stream):
@@ -363,6 +384,9 @@ def run_tree(cmd: list[str], cwd: Path | None = None, env: dict | None = None, i
                 except (psutil.NoSuchProcess, psutil.AccessDenied):
                     pass
             peak = max(peak, total)
+            if polls % PSS_EVERY == 0:
+                peak_pss = max(peak_pss, sum(_pss(p.pid) or 0 for p in procs))
+            polls += 1
         time.sleep(interval)
     wall = time.perf_counter() - t
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -372,7 +396,7 @@ def run_tree(cmd: list[str], cwd: Path | None = None, env: dict | None = None, i
         raise RuntimeError(f"{' '.join(map(str, cmd))} failed ({proc.returncode}):\n"
                            + out["stderr"].decode("utf-8", "replace")[-3000:])
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    m = Measured(wall, peak, cpu, stdout=out["stdout"].decode("utf-8", "replace"))
+    m = Measured(wall, peak, cpu, peak_pss=peak_pss, stdout=out["stdout"].decode("utf-8", "replace"))
     if proc.returncode != 0:
         m.failed = out["stderr"].decode("utf-8", "replace").strip()
     return m
@@ -431,6 +455,7 @@ def bare(src: Path, work: Path) -> Measured:
         total.wall += m.wall
         total.cpu += m.cpu
         total.peak_rss = max(total.peak_rss, m.peak_rss)
+        total.peak_pss = max(total.peak_pss, m.peak_pss)
     total.pdf_pages = pdf_pages(pdf)
     return total
 
@@ -458,7 +483,7 @@ class Subject:
 
     def med(self, which: str, what: str):
         runs = getattr(self, which)
-        if what in ("wall", "cpu", "peak_rss", "pdf_pages"):
+        if what in ("wall", "cpu", "peak_rss", "peak_pss", "pdf_pages"):
             return median([getattr(r, what) for r in runs])
         return median([r.steps.get(what) for r in runs])
 
@@ -504,8 +529,9 @@ def table(results: list[Subject]) -> str:
         return "–" if n is None else f"{n:.0f}"
 
     lines = [
-        "| publication | runs | PDF pages | PDF s | EPUB s | HTML s | check s | **total s** | CPU s | peak RSS MiB | PDF pages/s |",
-        "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
+        "| publication | runs | PDF pages | PDF s | EPUB s | HTML s | check s | **total s** | CPU s | peak RSS MiB | "
+        "peak PSS MiB | PDF pages/s |",
+        "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
     ]
     for r in results:
         for who in ("ours", "rebuilt", "bare"):
@@ -516,7 +542,7 @@ def table(results: list[Subject]) -> str:
                 f"| {r.label}, {WHO[who]} | {len(getattr(r, who))} | {pages(r, who)} | {fmt_s(pdf_s)} | "
                 f"{fmt_s(r.med(who, 'epub'))} | {fmt_s(r.med(who, 'html'))} | "
                 f"{fmt_s(r.med(who, 'check')) if who != 'bare' else '–'} | **{fmt_s(r.med(who, 'wall'))}** | "
-                f"{fmt_s(r.med(who, 'cpu'))} | {mb(r.med(who, 'peak_rss'))} | "
+                f"{fmt_s(r.med(who, 'cpu'))} | {mb(r.med(who, 'peak_rss'))} | {mb(r.med(who, 'peak_pss'))} | "
                 f"{rate(r.med(who, 'pdf_pages') or r.med('unchecked', 'pdf_pages'), pdf_s)} |")
     lines += ["", "| publication | words | ours s | bare s | **ours / bare** | ours without check s | check adds | "
                   "ours CPU / bare CPU |",
@@ -561,7 +587,8 @@ def report(results: list[Subject], info: dict, started: dt.datetime, seconds: fl
         *check adds* is what the check costs the build. *bare* is pandoc → standalone HTML, pandoc → EPUB 3
         and WeasyPrint (CLI) on pandoc's HTML → PDF, one after another on the same Markdown files. CPU s is
         user + system time of the whole process tree; peak RSS is the largest sum of the resident memory of
-        the process tree (polled every 20 ms; pages a forked process shares with its parent count twice).
+        the process tree (polled every 20 ms; pages a forked process shares with its parent count twice);
+        peak PSS is the same sum with each shared page counted once (proportional set size, every 0.2 s).
         PDF pages/s is the PDF's pages over the PDF step's time. The two PDFs differ in layout (ours: a
         125 mm text block, justified and hyphenated, running heads, footnotes at the foot of the page, a
         contents page with page numbers, tagged PDF/UA-1; bare: pandoc's default style), so ours has more
