@@ -40,13 +40,10 @@ schedule. The bytes are the same.
 
 from __future__ import annotations
 
-import contextlib
 import gc
 import threading
 
-_lock = threading.Lock()
-_depth = 0
-_original = None
+from pipeline.render.patches import Patch
 
 
 def _cached_page_references(self):
@@ -59,7 +56,6 @@ def _cached_page_references(self):
 
 
 _writing = threading.local()  # .pdf: the PDF being written in this thread; .data: number -> bytes
-_serialised_depth = 0
 _originals: dict = {}
 
 
@@ -94,75 +90,63 @@ def _write_once(original):
     return write
 
 
-@contextlib.contextmanager
-def objects_serialised_once():
-    """While ``pydyf.PDF.write`` runs inside the block, each object of that
-    PDF is serialised once (nested and threaded uses are counted; the
-    library's own code comes back after the last)."""
-    global _serialised_depth
+def _serialise_once() -> None:
     import pydyf
 
-    with _lock:
-        if _serialised_depth == 0:
-            for cls in (pydyf.Dictionary, pydyf.Array, pydyf.Stream, pydyf.String):
-                original = cls.__dict__["data"]
-                _originals[cls] = original
-                cls.data = _data_once(original)
-            _originals[pydyf.PDF] = pydyf.PDF.__dict__["write"]
-            pydyf.PDF.write = _write_once(_originals[pydyf.PDF])
-        _serialised_depth += 1
-    try:
-        yield
-    finally:
-        with _lock:
-            _serialised_depth -= 1
-            if _serialised_depth == 0:
-                for cls, original in _originals.items():
-                    setattr(cls, "write" if cls is pydyf.PDF else "data", original)
-                _originals.clear()
+    for cls in (pydyf.Dictionary, pydyf.Array, pydyf.Stream, pydyf.String):
+        _originals[cls] = cls.__dict__["data"]
+        cls.data = _data_once(_originals[cls])
+    _originals[pydyf.PDF] = pydyf.PDF.__dict__["write"]
+    pydyf.PDF.write = _write_once(_originals[pydyf.PDF])
 
 
-_paused_depth = 0
-_was_enabled = True
-
-
-@contextlib.contextmanager
-def collections_paused():
-    """No automatic cyclic garbage collection while the block runs (nested
-    and threaded uses are counted; the collector's state before the first
-    comes back after the last)."""
-    global _paused_depth, _was_enabled
-    with _lock:
-        if _paused_depth == 0:
-            _was_enabled = gc.isenabled()
-            gc.disable()
-        _paused_depth += 1
-    try:
-        yield
-    finally:
-        with _lock:
-            _paused_depth -= 1
-            if _paused_depth == 0 and _was_enabled:
-                gc.enable()
-
-
-@contextlib.contextmanager
-def page_references_cached():
-    """Cache pydyf's ``PDF.page_references`` while the block runs (nested
-    and threaded uses are counted; the original comes back after the last)."""
-    global _depth, _original
+def _serialise_as_before() -> None:
     import pydyf
 
-    with _lock:
-        if _depth == 0:
-            _original = pydyf.PDF.__dict__["page_references"]
-            pydyf.PDF.page_references = property(_cached_page_references)
-        _depth += 1
-    try:
-        yield
-    finally:
-        with _lock:
-            _depth -= 1
-            if _depth == 0:
-                pydyf.PDF.page_references = _original
-                _original = None
+    for cls, original in _originals.items():
+        setattr(cls, "write" if cls is pydyf.PDF else "data", original)
+    _originals.clear()
+
+
+#: While ``pydyf.PDF.write`` runs inside the block, each object of that PDF
+#: is serialised once (the library's own code comes back after the last block).
+objects_serialised_once = Patch(_serialise_once, _serialise_as_before)
+
+
+_collector = {"was enabled": True}
+
+
+def _pause() -> None:
+    _collector["was enabled"] = gc.isenabled()
+    gc.disable()
+
+
+def _resume() -> None:
+    if _collector["was enabled"]:
+        gc.enable()
+
+
+#: No automatic cyclic garbage collection while the block runs (the
+#: collector's state before the first block comes back after the last).
+collections_paused = Patch(_pause, _resume)
+
+
+_page_references: dict = {}
+
+
+def _cache_page_references() -> None:
+    import pydyf
+
+    _page_references["original"] = pydyf.PDF.__dict__["page_references"]
+    pydyf.PDF.page_references = property(_cached_page_references)
+
+
+def _page_references_as_before() -> None:
+    import pydyf
+
+    pydyf.PDF.page_references = _page_references.pop("original")
+
+
+#: pydyf's ``PDF.page_references`` cached while the block runs (the original
+#: comes back after the last block).
+page_references_cached = Patch(_cache_page_references, _page_references_as_before)

@@ -30,12 +30,11 @@ WeasyPrint other than ``PATCHED_VERSION`` stops the PDF with a message
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import inspect
-import threading
 
 from pipeline.errors import BuildError
+from pipeline.render.patches import Patch
 
 #: The WeasyPrint release whose ``_linebox_layout`` this patch was written
 #: for and tested with.
@@ -44,11 +43,6 @@ PATCHED_VERSION = "70.0"
 _PARAMETERS = ("context", "box", "index", "child", "new_children", "page_is_empty", "absolute_boxes",
                "fixed_boxes", "adjoining_margins", "bottom_space", "position_y", "skip_stack",
                "first_letter_style", "first_line_style", "draw_bottom_decoration", "max_lines")
-
-_lock = threading.Lock()
-_depth = 0
-_original = None
-
 
 def _keeping_footnotes(original):
     @functools.wraps(original)
@@ -86,25 +80,23 @@ def _check_version():
             "passes without footnotes_kept(), then remove the patch or adapt it to this version")
 
 
-@contextlib.contextmanager
-def footnotes_kept():
-    """Lay out with WeasyPrint's ``_linebox_layout`` wrapped so that no
-    footnote is lost (nested and threaded uses are counted; the original
-    comes back after the last)."""
-    global _depth, _original
+_patched: dict = {}
+
+
+def _keep_footnotes() -> None:
     from weasyprint.layout import block
 
-    with _lock:
-        if _depth == 0:
-            _check_version()
-            _original = block._linebox_layout
-            block._linebox_layout = _keeping_footnotes(_original)
-        _depth += 1
-    try:
-        yield
-    finally:
-        with _lock:
-            _depth -= 1
-            if _depth == 0:
-                block._linebox_layout = _original
-                _original = None
+    _check_version()
+    _patched["original"] = block._linebox_layout
+    block._linebox_layout = _keeping_footnotes(_patched["original"])
+
+
+def _footnotes_as_before() -> None:
+    from weasyprint.layout import block
+
+    block._linebox_layout = _patched.pop("original")
+
+
+#: Lay out with WeasyPrint's ``_linebox_layout`` wrapped so that no footnote
+#: is lost (the original comes back after the last block).
+footnotes_kept = Patch(_keep_footnotes, _footnotes_as_before)
