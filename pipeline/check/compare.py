@@ -21,7 +21,6 @@ calls among them, are left out on both sides.
 from __future__ import annotations
 
 import re
-import unicodedata
 from dataclasses import dataclass
 from difflib import SequenceMatcher
 from pathlib import Path
@@ -29,8 +28,7 @@ from typing import Any
 
 from pipeline import pandoc
 from pipeline.check import pdf as pdf_reader
-from pipeline.check.extracted import _QUOTES as _QUOTES_TABLE
-from pipeline.check.extracted import ContentsLine, Entry, Extracted, Finding, loose, short, strict
+from pipeline.check.extracted import ContentsLine, Entry, Extracted, Finding, folded, loose, short, strict
 from pipeline.model import OutlineEntry, Publication
 
 NOUNS = {"html": "heading", "epub": "contents entry", "pdf": "bookmark"}
@@ -185,63 +183,41 @@ def _target_id(e: Entry) -> str:
 _BREAK_CHARS = frozenset("-\u2010\u2011\u00ad\u200b\u2060")
 
 
-def _plain(text: str) -> str:
-    return unicodedata.normalize("NFKC", text).casefold().translate(_QUOTES_TABLE)
+def _title_start(letters: str, line: str) -> int | None:
+    """Where the title whose ``strict`` letters are ``letters`` begins at
+    the end of the contents line ``line`` (``folded``), or None: spaces,
+    hyphens and line breaks inside it may differ, but the title must start
+    a word ("Regional overview" does not end with "Overview"), and its own
+    full stop may run into the leader. A walk back from the line's end (a
+    regular expression compiled per heading cost a second per format at 300
+    headings)."""
+    i = len(line) - 1
+    while i >= 0 and (line[i] == "." or line[i].isspace()):
+        i -= 1
+    for n, ch in enumerate(reversed(letters)):
+        if n:
+            while i >= 0 and (line[i].isspace() or line[i] in _BREAK_CHARS):
+                i -= 1
+        if i < 0 or line[i] != ch:
+            return None
+        i -= 1
+    start = i + 1
+    before = line[start - 1] if start else ""
+    if before.isalnum() and not before.isdecimal():
+        return None  # the title would begin inside a word (after a letter, as regular expressions' [^\W\d_])
+    return start
 
 
-@dataclass(frozen=True)
-class _At:
-    index: int
-
-    def start(self) -> int:
-        return self.index
-
-
-@dataclass(frozen=True)
-class _TitleAtEnd:
-    """Finds a title at the end of a contents line: spaces, hyphens and line
-    breaks inside it may differ, but the title must start a word
-    ("Regional overview" does not end with "Overview"), and its own full
-    stop may run into the leader. ``search(plain)`` gives where the title
-    begins in the line (``_plain``), like a regular expression's match.
-    Walking back from the line's end costs next to nothing; a compiled
-    pattern per heading cost a second per format at 300 headings."""
-
-    letters: str
-
-    def search(self, plain: str) -> _At | None:
-        i = len(plain) - 1
-        while i >= 0 and (plain[i] == "." or plain[i].isspace()):
-            i -= 1
-        for n, ch in enumerate(reversed(self.letters)):
-            if n:
-                while i >= 0 and (plain[i].isspace() or plain[i] in _BREAK_CHARS):
-                    i -= 1
-            if i < 0 or plain[i] != ch:
-                return None
-            i -= 1
-        start = i + 1
-        before = plain[start - 1] if start else ""
-        if before.isalnum() and not before.isdecimal():
-            return None  # the title would begin inside a word (after a letter, as regular expressions' [^\W\d_])
-        return _At(start)
-
-
-def _title_at_end(title: str) -> _TitleAtEnd | None:
-    letters = strict(title).rstrip(".")
-    return _TitleAtEnd(letters) if letters else None
-
-
-def _is_entry(text: str, e: OutlineEntry, title: _TitleAtEnd | None, first: bool) -> bool:
-    """The contents line ``text`` is the entry of heading ``e``: it ends
-    with the title, and before it stand only the heading's label and number
+def _is_entry(line: str, e: OutlineEntry, letters: str, first: bool) -> bool:
+    """The contents line ``line`` (``folded``) is the entry of heading ``e``
+    (its title's ``strict`` letters without a full stop): it ends with the
+    title, and before it stand only the heading's label and number
     ("Regional overview" is no entry for a heading "Overview"). The first
     line may carry more before it: the contents' own heading."""
-    plain = _plain(text)
-    m = title.search(plain) if title else None
-    if m is None:
+    start = _title_start(letters, line) if letters else None
+    if start is None:
         return False
-    rest = strict(plain[:m.start()])
+    rest = strict(line[:start])
     for part in (strict(e.label).casefold(), strict(e.number)):
         if part:
             rest = rest.replace(part, "", 1)
@@ -257,10 +233,11 @@ def compare_contents(fmt: str, exp: Expected, lines: list[ContentsLine],
     # a line ends with its heading's title (a label, a number or, on the
     # first line of a printed contents, its heading may come before); a
     # title's own full stop runs into the leader dots of a printed contents
-    titles = [_title_at_end(e.title) for e in exp.outline]
+    titles = [strict(e.title).rstrip(".") for e in exp.outline]
+    texts = [folded(line.text) for line in lines]
     # how deep the contents goes: the deepest level any of its lines shows
     depth = max((e.level for e, t in zip(exp.outline, titles)
-                 if any(_is_entry(line.text, e, t, n == 0) for n, line in enumerate(lines))), default=0)
+                 if any(_is_entry(text, e, t, n == 0) for n, text in enumerate(texts))), default=0)
     if not lines:
         return out
     matched: dict[int, int] = {}
@@ -268,7 +245,7 @@ def compare_contents(fmt: str, exp: Expected, lines: list[ContentsLine],
     for i, e in enumerate(exp.outline):
         if e.level > depth or not titles[i]:
             continue
-        hit = next((n for n in range(k, len(lines)) if _is_entry(lines[n].text, e, titles[i], n == 0)), None)
+        hit = next((n for n in range(k, len(lines)) if _is_entry(texts[n], e, titles[i], n == 0)), None)
         if hit is None:
             out.append(Finding(fmt, "contents", f"the contents has no entry for \"{short(e.title)}\" ({exp.describe(e)})"))
             continue

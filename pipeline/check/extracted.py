@@ -99,21 +99,24 @@ _STRICT_DROP = re.compile(r"[\s\-\u2010\u2011" + _INVISIBLE + r"]+")
 _SPACES = re.compile(r"\s+")
 
 
+def folded(text: str) -> str:
+    """NFKC (so ligatures and no-break spaces become plain letters and
+    spaces), case folded (CSS may transform case), straight quotes: what
+    ``strict`` and ``loose`` start from."""
+    return unicodedata.normalize("NFKC", text).casefold().translate(_QUOTES)
+
+
 def strict(text: str) -> str:
-    """Text reduced for comparing running text across formats: NFKC (so
-    ligatures and no-break spaces become plain letters and spaces), case
-    folded (CSS may transform case), straight quotes, and no whitespace or
-    hyphens at all (line breaks, hyphenation and letter-spacing differ by
-    format)."""
-    text = unicodedata.normalize("NFKC", text).casefold().translate(_QUOTES)
-    return _STRICT_DROP.sub("", text)
+    """Text reduced for comparing running text across formats: ``folded``,
+    and no whitespace or hyphens at all (line breaks, hyphenation and
+    letter-spacing differ by format)."""
+    return _STRICT_DROP.sub("", folded(text))
 
 
 def loose(text: str) -> str:
-    """Text reduced for comparing titles: NFKC, case folded, straight quotes,
-    whitespace collapsed, invisible characters removed."""
-    text = unicodedata.normalize("NFKC", text).casefold().translate(_QUOTES)
-    text = text.translate({ord(c): None for c in _INVISIBLE})
+    """Text reduced for comparing titles: ``folded``, whitespace collapsed,
+    invisible characters removed."""
+    text = folded(text).translate({ord(c): None for c in _INVISIBLE})
     return _SPACES.sub(" ", text).strip()
 
 
