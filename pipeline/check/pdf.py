@@ -162,12 +162,8 @@ def _page_text(page) -> tuple[str, str]:
                     band = "folio" if middle < BOTTOM_MARGIN else "head" if middle > height - TOP_MARGIN else "body"
                     break
             line = m.group()
-            if band == "folio":
-                folio.append(line)
-                body.append("".join(ch for ch in line if ch.isspace()))
-                continue
-            folio.append(" " * len(line))
-            if band == "head":
+            folio.append(line if band == "folio" else " " * len(line))
+            if band in ("folio", "head"):  # the body keeps only the line's spaces
                 body.append("".join(ch for ch in line if ch.isspace()))
                 continue
             kept = []
@@ -274,9 +270,9 @@ class Lines:
 
 
 def prints_heading(page: Page, display: str) -> bool:
+    """The page prints the heading, in whole lines or run into a paragraph."""
     key = strict(display)
-    lines = Lines(page.text)
-    return bool(key) and (lines.find(key) >= 0 or lines.find(key, whole=False) >= 0)
+    return bool(key) and key in Lines(page.text).text
 
 
 def heading_pages(out: Extracted, displays: list[str]) -> list[int | None]:
