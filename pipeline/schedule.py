@@ -97,7 +97,6 @@ class _Progress:
     def __init__(self, progress, timings: dict):
         self.progress, self.timings = progress, timings
         self.lock = threading.Lock()
-        self.checks_running = 0
         self.checks_left = 0
         self.check_started = None
 
@@ -114,7 +113,6 @@ class _Progress:
 
     def check_start(self, when: float) -> None:
         with self.lock:
-            self.checks_running += 1
             first = self.check_started is None
             if first:
                 self.check_started = when
