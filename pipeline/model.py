@@ -126,6 +126,7 @@ class Publication:
     files: list[Path] = field(default_factory=list)  # every source file read
     assets: dict[str, Path] = field(default_factory=dict)  # image target -> file
     pandoc_api_version: list[int] = field(default_factory=list)
+    fonts: Any = None  # pipeline.fonts.Stacks: the families each stack uses, chosen from the text
 
     def blocks(self) -> list[Any]:
         return [b for c in self.chapters for b in c.blocks]

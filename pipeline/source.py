@@ -21,7 +21,7 @@ from urllib.parse import unquote
 import jsonschema
 import yaml
 
-from pipeline import pandoc
+from pipeline import fonts, pandoc
 from pipeline.errors import Problem, SourceError
 from pipeline.model import (
     Author, Chapter, Edition, HistoryEntry, KeyFigure, Location, Metadata,
@@ -500,6 +500,11 @@ def load(folder: Path | str) -> Publication:
         problems.append(Problem(ypath, f"key_figures.after names '{after}', but no heading has that id",
                                 f"did you mean '{near[0]}'?" if near else "use the id of a heading ({#id} after it)",
                                 line=line, column=column))
+    # every character of the text has a glyph in the fonts the formats use, checked before any layout
+    language = data.get("language") if isinstance(data.get("language"), str) else "en"
+    sources = {ypath: ypath.read_text("utf-8", errors="replace"), **texts}
+    stack = fonts.stacks(language, "".join(sources.values()) + _list_markers(chapters))
+    problems += fonts.glyph_problems(sources, stack)
     if problems:
         raise SourceError(_in_reading_order(problems, [ypath, *(path for _, path, _ in read)]))
 
@@ -507,10 +512,32 @@ def load(folder: Path | str) -> Publication:
     files = [ypath, *(path for _, path, _ in read)]
     files += [p for p in dict.fromkeys(assets.values()) if p not in files]
     pub = Publication(root.name, root, meta, chapters, outline, files=files, assets=assets,
-                      pandoc_api_version=api_version)
+                      pandoc_api_version=api_version, fonts=stack)
     for c in pub.chapters:
         _decorate(c, meta)
     return pub
+
+
+def _list_markers(chapters: list[Chapter]) -> str:
+    """The bullets the stylesheets draw for nested lists: a circle at the
+    second level, a square below it (the first level's disc is furniture)."""
+    deepest = 0
+
+    def depth(blocks, level):
+        nonlocal deepest
+        for node in blocks if isinstance(blocks, list) else [blocks]:
+            if isinstance(node, dict):
+                here = level + (node.get("t") == "BulletList")
+                deepest = max(deepest, here)
+                for v in node.values():
+                    if isinstance(v, (list, dict)):
+                        depth(v, here)
+            elif isinstance(node, list):
+                depth(node, level)
+
+    for c in chapters:
+        depth(c.blocks, 0)
+    return "◦" * (deepest >= 2) + "▪" * (deepest >= 3)
 
 
 def _in_reading_order(problems: list[Problem], files: list[Path]) -> list[Problem]:

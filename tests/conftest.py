@@ -32,3 +32,14 @@ def fixture_build(tmp_path_factory):
     from pipeline.build import build
 
     return build(FIXTURE, tmp_path_factory.mktemp("dist-fixture"))
+
+
+ZH_FIXTURE = ROOT / "tests" / "fixtures" / "zh-report"
+
+
+@pytest.fixture(scope="session")
+def zh_build(tmp_path_factory):
+    """The Chinese test publication (issue 13), built and checked into a temporary dist/."""
+    from pipeline.build import build
+
+    return build(ZH_FIXTURE, tmp_path_factory.mktemp("dist-zh"))

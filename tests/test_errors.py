@@ -55,6 +55,7 @@ ISSUE_CASES = {
     "a javascript: URL in raw HTML": "raw-javascript-url",
     "a javascript: URL in a Markdown link": "link-javascript",
     "several problems at once": "several-problems",
+    "a character no installed font has a glyph for (issue 13)": "glyph-no-font",
 }
 
 PROBLEM = re.compile(r"^(?P<file>\S.*?):(?P<line>\d+)(?::(?P<col>\d+))?: error: (?P<message>.*)$")

@@ -28,11 +28,11 @@ DEFAULT_TEMPLATES = PROJECT_ROOT / "templates"
 
 
 def font_dirs() -> list[Path]:
-    """Folders of the fonts installed with the project (PyPI font packages)."""
-    import font_source_sans_pro
-    import font_source_serif_pro
+    """Folders of the fonts installed with the project (PyPI font packages,
+    pipeline.fonts)."""
+    from pipeline.fonts import FAMILIES
 
-    return [Path(m.__file__).parent / "files" for m in (font_source_serif_pro, font_source_sans_pro)]
+    return list(dict.fromkeys(f.folder_path for f in FAMILIES))
 
 
 def build_epoch(pub: Publication) -> int:

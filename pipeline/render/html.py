@@ -18,10 +18,12 @@ def render(pub: Publication, body: Body, design: Design) -> bytes:
         chapters.append((c, serialise(el)))
     context = dict(pub=pub, meta=pub.meta, toc=toc_tree(pub.chapters, max_level=3), chapters=chapters,
                    built=build_time(pub))
-    css = design.css(*STYLESHEETS) + "\n" + style_tokens(pub)
+    stacks = pub.fonts
+    css = design.css(*STYLESHEETS) + "\n" + (stacks.tokens() if stacks else "") + style_tokens(pub)
     # the fonts are subset to the characters of the page they are part of
     text = design.render("html/page.html.j2", css=css, **context)
-    fonts = [{"family": f.family, "weight": f.weight, "style": f.style, "uri": data_uri(f.filename, f.data)}
-             for f in web_fonts(text)]
+    fonts = [{"family": f.family, "weight": f.weight, "style": f.style, "uri": data_uri(f.filename, f.data),
+              "format": f.format}
+             for f in web_fonts(text, stacks)]
     css = design.render("css/webfonts.css.j2", fonts=fonts) + css
     return design.render("html/page.html.j2", css=css, **context).encode("utf-8")

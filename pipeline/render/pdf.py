@@ -27,26 +27,17 @@ STYLESHEETS = ("tokens.css", "page.css", "cover.css", "toc.css", "headings.css",
 #: Added for the archival PDF/A variants.
 PDF_A_STYLESHEETS = ("pdfa.css",)
 
-FONTS = {  # family -> [(file, weight, style)]
-    "Source Serif Pro": [("SourceSerifPro-Regular.ttf", 400, "normal"), ("SourceSerifPro-It.ttf", 400, "italic"),
-                         ("SourceSerifPro-Semibold.ttf", 600, "normal"), ("SourceSerifPro-Bold.ttf", 700, "normal"),
-                         ("SourceSerifPro-BoldIt.ttf", 700, "italic")],
-    "Source Sans Pro": [("SourceSansPro-Regular.ttf", 400, "normal"), ("SourceSansPro-It.ttf", 400, "italic"),
-                        ("SourceSansPro-Semibold.ttf", 600, "normal"), ("SourceSansPro-Bold.ttf", 700, "normal"),
-                        ("SourceSansPro-BoldIt.ttf", 700, "italic")],
-}
+def font_faces(pub: Publication) -> list[dict]:
+    """The @font-face rules of every family the publication's stacks use
+    (pipeline.fonts): WeasyPrint embeds, subset, those it sets text in."""
+    return [{"family": family.name, "url": family.path(face).as_uri(), "weight": face.weight, "style": face.style}
+            for family in font_stacks(pub).families for face in family.faces]
 
 
-def font_faces() -> list[dict]:
-    dirs = font_dirs()
-    faces = []
-    for family, files in FONTS.items():
-        for name, weight, style in files:
-            path = next((d / name for d in dirs if (d / name).is_file()), None)
-            if path is None:
-                raise BuildError(f"font file {name} is not installed; run `make` to install the project's fonts")
-            faces.append({"family": family, "url": path.as_uri(), "weight": weight, "style": style})
-    return faces
+def font_stacks(pub: Publication):
+    from pipeline import fonts
+
+    return pub.fonts or fonts.stacks(pub.meta.language, "")
 
 
 class Fetcher:
@@ -152,7 +143,8 @@ def is_pdf_a(variant: str | None) -> bool:
 
 def html_for_pdf(pub: Publication, body: Body, design: Design, variant: str | None = None) -> str:
     sheets = STYLESHEETS + (PDF_A_STYLESHEETS if is_pdf_a(variant) else ())
-    css = design.render("css/fonts.css.j2", faces=font_faces()) + design.css(*sheets) + "\n" + style_tokens(pub)
+    css = (design.render("css/fonts.css.j2", faces=font_faces(pub)) + design.css(*sheets) + "\n"
+           + font_stacks(pub).tokens() + style_tokens(pub))
     return design.render(
         "pdf/report.html.j2",
         pub=pub, meta=pub.meta, toc=toc_tree(pub.chapters, max_level=2),

@@ -1,0 +1,271 @@
+"""The fonts a publication is set in: which families, chosen by its
+``language`` and by the characters its text uses, and whether every one of
+those characters has a glyph in them.
+
+Every font comes from a pinned PyPI package (pyproject.toml): Source Serif
+and Source Sans for Latin text; Noto Serif SC and Noto Sans SC for Chinese
+(and as the fallback for Han characters and kana in any text); Noto Sans,
+Noto Sans for other scripts, Noto Sans Symbols and the monochrome Noto
+Emoji as fallbacks. A family joins a publication's stacks only when its
+language asks for it or when a character of the text needs it, so the PDF
+embeds (subset) and the HTML page carries (subset) only what is used.
+
+``stacks(language, characters)`` gives the two stacks (text and display)
+and the characters no installed font covers; ``glyph_problems`` turns the
+latter into source errors at file:line:column, before anything is laid out.
+"""
+
+from __future__ import annotations
+
+import importlib
+import unicodedata
+from dataclasses import dataclass, field
+from functools import cached_property, lru_cache
+from pathlib import Path
+
+from pipeline.errors import BuildError, Problem
+
+
+@dataclass(frozen=True)
+class Face:
+    file: str
+    weight: int
+    style: str
+
+
+@dataclass(frozen=True)
+class Family:
+    name: str
+    package: str  # the module whose folder holds the files
+    folder: str   # inside that folder ('' for the folder itself)
+    faces: tuple[Face, ...]
+
+    def path(self, face: Face) -> Path:
+        try:
+            module = importlib.import_module(self.package)
+        except ImportError:
+            raise BuildError(f"the font package {self.package} is not installed; run `make` to install the project's fonts")
+        path = Path(module.__file__).parent / self.folder / face.file
+        if not path.is_file():
+            raise BuildError(f"font file {face.file} is not installed; run `make` to install the project's fonts")
+        return path
+
+    @property
+    def folder_path(self) -> Path:
+        return self.path(self.faces[0]).parent
+
+    @property
+    def regular(self) -> Face:
+        return next((f for f in self.faces if f.weight == 400 and f.style == "normal"), self.faces[0])
+
+    def covers(self, codepoint: int) -> bool:
+        return codepoint in _cmap(self.path(self.regular))
+
+
+def _weights(prefix: str, ext: str = "ttf") -> tuple[Face, ...]:
+    return (Face(f"{prefix}-Regular.{ext}", 400, "normal"), Face(f"{prefix}-It.{ext}", 400, "italic"),
+            Face(f"{prefix}-Semibold.{ext}", 600, "normal"), Face(f"{prefix}-Bold.{ext}", 700, "normal"),
+            Face(f"{prefix}-BoldIt.{ext}", 700, "italic"))
+
+
+def _one(file: str) -> tuple[Face, ...]:
+    return (Face(file, 400, "normal"),)
+
+
+SERIF = Family("Source Serif Pro", "font_source_serif_pro", "files", _weights("SourceSerifPro"))
+SANS = Family("Source Sans Pro", "font_source_sans_pro", "files", _weights("SourceSansPro"))
+SERIF_SC = Family("Noto Serif SC", "pylopdf_fonts_zh_cn", "", _one("NotoSerifSC-Regular.otf"))
+SANS_SC = Family("Noto Sans SC", "pylopdf_fonts_zh_cn", "", _one("NotoSansSC-Regular.otf"))
+NOTO_SANS = Family("Noto Sans", "manimgx_fonts", "", (Face("NotoSans[wght].ttf", 400, "normal"),
+                                                       Face("NotoSans-Italic[wght].ttf", 400, "italic")))
+SCRIPTS = tuple(Family(f"Noto Sans {script}", "manimgx_fonts", "", _one(f"NotoSans{script}[wght].ttf")) for script in (
+    "Arabic", "Armenian", "Bengali", "Devanagari", "Ethiopic", "Georgian", "Gujarati", "Gurmukhi", "Hebrew",
+    "Kannada", "Khmer", "Lao", "Malayalam", "Myanmar", "Oriya", "Sinhala", "Tamil", "Telugu", "Thai"))
+SYMBOLS = Family("Noto Sans Symbols", "manimgx_fonts", "", _one("NotoSansSymbols[wght].ttf"))
+EMOJI = Family("Noto Emoji", "manimgx_fonts", "", _one("NotoEmoji[wght].ttf"))
+FAMILIES = (SERIF, SANS, SERIF_SC, SANS_SC, NOTO_SANS, *SCRIPTS, SYMBOLS, EMOJI)
+BY_NAME = {f.name: f for f in FAMILIES}
+
+#: The generic family closing each stack (the stylesheets' own fallback).
+GENERIC = {"text": "serif", "display": "sans-serif"}
+
+#: Characters every publication prints that its source need not hold: the
+#: first list marker (a disc), counters, the contents' leaders, and the
+#: quotes and dashes pandoc's smart punctuation makes of ' " -- ... .
+#: The deeper list markers (circle, square) are added when a list is nested.
+FURNITURE = "•0123456789.:ivxlcdm “”‘’–—…"
+
+
+@lru_cache(maxsize=None)
+def _cmap(path: Path) -> frozenset[int]:
+    from fontTools.ttLib import TTFont
+
+    font = TTFont(path, lazy=True, fontNumber=0)
+    try:
+        return frozenset(font.getBestCmap())
+    finally:
+        font.close()
+
+
+def is_chinese(language: str) -> bool:
+    """Simplified Chinese: zh, zh-Hans, zh-CN, zh-SG and their longer forms."""
+    tags = language.lower().split("-")
+    if tags[0] != "zh":
+        return False
+    return not any(t in ("hant", "tw", "hk", "mo") for t in tags[1:])
+
+
+def primaries(language: str) -> dict[str, tuple[Family, ...]]:
+    """The families a language's text is set in, before any fallback."""
+    if is_chinese(language):
+        return {"text": (SERIF_SC, SERIF), "display": (SANS_SC, SANS)}
+    return {"text": (SERIF,), "display": (SANS,)}
+
+
+def _fallbacks(role: str) -> tuple[Family, ...]:
+    han = SERIF_SC if role == "text" else SANS_SC
+    return (NOTO_SANS, *SCRIPTS, SYMBOLS, han, EMOJI)
+
+
+def ignorable(ch: str) -> bool:
+    """Characters that are never drawn: controls, format characters (joiners,
+    soft hyphen, bidi marks), variation selectors and line separators."""
+    cat = unicodedata.category(ch)
+    if cat in ("Cc", "Cf", "Zl", "Zp", "Cs"):
+        return True
+    cp = ord(ch)
+    return 0xFE00 <= cp <= 0xFE0F or 0xE0100 <= cp <= 0xE01EF or ch in " \t\n\r"
+
+
+@dataclass
+class Stacks:
+    language: str
+    text: tuple[Family, ...]
+    display: tuple[Family, ...]
+    #: character -> the family its script is set in (the one that lacks it)
+    missing: dict[str, str] = field(default_factory=dict)
+
+    @cached_property
+    def families(self) -> tuple[Family, ...]:
+        """Every family either stack uses, each once, in a fixed order."""
+        used = {f.name for f in self.text + self.display}
+        return tuple(f for f in FAMILIES if f.name in used)
+
+    def characters_for(self, family: Family, characters: str | set[str]) -> str:
+        """The characters of ``characters`` that ``family`` sets: those it
+        has and no family before it in a stack it is part of has."""
+        out = set()
+        for stack in (self.text, self.display):
+            if family in stack:
+                before = stack[:stack.index(family)]
+                out |= {c for c in set(characters) if family.covers(ord(c)) and not any(f.covers(ord(c)) for f in before)}
+        return "".join(sorted(out))
+
+    def css_family(self, role: str) -> str:
+        return ", ".join([f'"{f.name}"' for f in getattr(self, role)] + [GENERIC[role]])
+
+    def is_default(self) -> bool:
+        return self.text == (SERIF,) and self.display == (SANS,)
+
+    def tokens(self) -> str:
+        """The stacks as design tokens (a rule the publication's own
+        ``style:`` tokens come after, so they can override it)."""
+        if self.is_default():
+            return ""
+        return f':root {{ --font-text: {self.css_family("text")}; --font-display: {self.css_family("display")}; }}\n'
+
+
+def _choose(base: tuple[Family, ...], candidates: tuple[Family, ...], codepoints: set[int]):
+    chosen = list(base)
+    left = {cp for cp in codepoints if not any(f.covers(cp) for f in chosen)}
+    for family in candidates:
+        if not left:
+            break
+        if family in chosen:
+            continue
+        covered = {cp for cp in left if family.covers(cp)}
+        if covered:
+            chosen.append(family)
+            left -= covered
+    return tuple(chosen), left
+
+
+def stacks(language: str, characters: str | set[str]) -> Stacks:
+    """The text and display stacks for a publication in ``language`` whose
+    pages print ``characters``: the language's own families, then only the
+    fallbacks some character needs."""
+    codepoints = {ord(c) for c in set(characters) | set(FURNITURE) if not ignorable(c)}
+    base = primaries(language)
+    text, left_text = _choose(base["text"], _fallbacks("text"), codepoints)
+    display, left_display = _choose(base["display"], _fallbacks("display"), codepoints)
+    missing = {}
+    for cp in sorted(left_text | left_display):
+        stack = text if cp in left_text else display
+        missing[chr(cp)] = _expected(chr(cp), stack).name
+    return Stacks(language, text, display, missing)
+
+
+def _expected(ch: str, stack: tuple[Family, ...]) -> Family:
+    """The family a character's script is set in: the Han fonts for Han
+    characters, Noto Emoji for emoji, else the stack's first."""
+    block = block_name(ord(ch))
+    if block.startswith("CJK") or block in ("Hiragana", "Katakana"):
+        return next((f for f in stack if f in (SERIF_SC, SANS_SC)), SERIF_SC)
+    if "Emoji" in block or "Pictographs" in block or "Emoticons" in block:
+        return EMOJI
+    return stack[0]
+
+
+_BLOCKS = (
+    (0x2E80, 0x2EFF, "CJK Radicals Supplement"), (0x3000, 0x303F, "CJK Symbols and Punctuation"),
+    (0x3040, 0x309F, "Hiragana"), (0x30A0, 0x30FF, "Katakana"), (0x3400, 0x4DBF, "CJK Extension A"),
+    (0x4E00, 0x9FFF, "CJK Unified Ideographs"), (0xAC00, 0xD7AF, "Hangul Syllables"),
+    (0xF900, 0xFAFF, "CJK Compatibility Ideographs"), (0xFF00, 0xFFEF, "Halfwidth and Fullwidth Forms"),
+    (0x1F300, 0x1F5FF, "Miscellaneous Symbols and Pictographs"), (0x1F600, 0x1F64F, "Emoticons"),
+    (0x1F680, 0x1F6FF, "Transport and Map Symbols"), (0x1F900, 0x1F9FF, "Supplemental Symbols and Pictographs"),
+    (0x1FA70, 0x1FAFF, "Symbols and Pictographs Extended-A"), (0x20000, 0x2A6DF, "CJK Extension B"),
+    (0x2A700, 0x2B73F, "CJK Extension C"), (0x2B740, 0x2B81F, "CJK Extension D"),
+    (0x2B820, 0x2CEAF, "CJK Extension E"), (0x2CEB0, 0x2EBEF, "CJK Extension F"),
+    (0x2F800, 0x2FA1F, "CJK Compatibility Ideographs Supplement"), (0x30000, 0x3134F, "CJK Extension G"),
+    (0x31350, 0x323AF, "CJK Extension H"), (0xE000, 0xF8FF, "Private Use Area"),
+    (0xF0000, 0x10FFFF, "Private Use Area"),
+)
+
+
+def block_name(cp: int) -> str:
+    for lo, hi, name in _BLOCKS:
+        if lo <= cp <= hi:
+            return name
+    return ""
+
+
+def describe(ch: str) -> str:
+    """``U+20B9F 𠮟 (CJK Extension B)``; the character's name when its
+    block is not one of the few named here."""
+    cp = ord(ch)
+    what = block_name(cp) or unicodedata.name(ch, "").lower() or "unassigned"
+    return f"U+{cp:04X} {ch} ({what})"
+
+
+def glyph_problems(texts: dict[Path, str], stack: Stacks) -> list[Problem]:
+    """One problem per character no font has, at its first place in the
+    sources (file:line:column), saying how often it occurs elsewhere."""
+    places: dict[str, list[tuple[Path, int, int]]] = {}
+    wanted = set(stack.missing)
+    for path, text in texts.items():
+        if not wanted.intersection(text):
+            continue
+        for lineno, line in enumerate(text.splitlines(), 1):
+            for col, ch in enumerate(line, 1):
+                if ch in wanted:
+                    places.setdefault(ch, []).append((path, lineno, col))
+    problems = []
+    for ch, where in places.items():
+        path, line, col = where[0]
+        more = f"; it also appears {len(where) - 1} more time{'s' if len(where) > 2 else ''}" if len(where) > 1 else ""
+        problems.append(Problem(
+            path, f"{describe(ch)} has no glyph in {stack.missing[ch]}, nor in any other font the project installs{more}",
+            "write a character the fonts have instead (a standard variant, or a word), or leave it out; "
+            "the fonts are listed in the README under 'Fonts'",
+            line=line, column=col))
+    return problems

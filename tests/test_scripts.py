@@ -1,0 +1,139 @@
+"""Issue 13: publications in Chinese and every other script.
+
+The Chinese test publication (tests/fixtures/zh-report) is built once and
+read back: every character of its source is in each format's text, the
+PDF embeds subsets of the Chinese fonts and gives the Chinese text back,
+and no PDF line starts with closing punctuation. A character no installed
+font has is a source error (tests/bad/glyph-no-font, run by test_errors.py).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+import zipfile
+
+import pikepdf
+import pytest
+from lxml import etree, html as lxml_html
+
+from conftest import ZH_FIXTURE
+from readback import pdf_pages
+
+#: clreq / JIS X 4051: characters a line must not start with, and not end with
+CLOSING = "，。、；：？！）」』】》〉〕］｝…‥—·・〜ー”’%‰℃々ぁぃぅぇぉっゃゅょゎァィゥェォッャュョヮヵヶ"
+OPENING = "（「『【《〈〔［｛“‘"
+#: invisible characters the pipeline may insert to keep characters on one line
+JOINERS = dict.fromkeys(map(ord, "\u2060\u200b\ufeff"))
+
+
+def source_characters() -> set[str]:
+    """Every letter and punctuation mark of the fixture's Markdown, less the
+    Markdown syntax itself (ASCII)."""
+    text = "".join(p.read_text("utf-8") for p in sorted(ZH_FIXTURE.glob("*.md")))
+    return {c for c in text if ord(c) > 0x7F and not c.isspace()}
+
+
+def raw(text: str) -> str:
+    return re.sub(r"\s+", "", text.translate(JOINERS))
+
+
+def html_raw(path) -> str:
+    doc = lxml_html.fromstring(path.read_bytes())
+    for bad in doc.xpath("//style|//script"):
+        bad.getparent().remove(bad)
+    return raw("".join(doc.xpath("//body//text()")))
+
+
+def epub_raw(path) -> str:
+    parts = []
+    with zipfile.ZipFile(path) as z:
+        for name in sorted(z.namelist()):
+            if name.endswith(".xhtml"):
+                parts.append("".join(etree.fromstring(z.read(name)).itertext()))
+    return raw("".join(parts))
+
+
+def test_the_chinese_publication_builds_and_checks_clean(zh_build):
+    assert zh_build.check.ok
+    assert {p.suffix for p in zh_build.files.values()} == {".pdf", ".epub", ".html"}
+
+
+def test_the_fixture_has_what_the_issue_asks_for():
+    chars = source_characters()
+    assert any(0x20000 <= ord(c) <= 0x2A6DF for c in chars), "an Extension B character"
+    assert set("，。、：；？！（）“”《》") <= chars, "full-width punctuation"
+    text = "".join(p.read_text("utf-8") for p in ZH_FIXTURE.glob("*.md"))
+    assert re.search(r"[\u4e00-\u9fff]\d", text) and re.search(r"[\u4e00-\u9fff][A-Za-z]", text), "mixed text"
+    for what in (r"^- ", r"^\| ", r"\[\^\w+\]:", r"^!\[", r"^## "):
+        assert re.search(what, text, re.M), what
+
+
+@pytest.mark.parametrize("fmt", ["pdf", "epub", "html"])
+def test_every_character_of_the_source_is_in_each_format(zh_build, fmt):
+    path = zh_build.files[fmt]
+    text = {"pdf": lambda: raw("".join(pdf_pages(path))), "epub": lambda: epub_raw(path),
+            "html": lambda: html_raw(path)}[fmt]()
+    missing = sorted(source_characters() - set(text))
+    assert not missing, f"{fmt} lacks {''.join(missing)!r}"
+
+
+def test_pdf_text_extraction_gives_back_the_chinese_text(zh_build):
+    text = raw("".join(pdf_pages(zh_build.files["pdf"])))
+    for sentence in ("子曰：“学而时习之，不亦说乎？有朋自远方来，不亦乐乎？",
+                     "例如𠂇字和𠳐字",
+                     "使用的工具包括GPS定位仪、Android平板电脑和一个用Python3.12编写的数据录入程序。",
+                     "各县供水点的数量和状况（2026年）"):
+        assert raw(sentence) in text
+
+
+def test_no_pdf_line_starts_with_closing_or_ends_with_opening_punctuation(zh_build):
+    bad = []
+    for n, page in enumerate(pdf_pages(zh_build.files["pdf"]), 1):
+        for line in page.translate(JOINERS).splitlines():
+            line = line.strip()
+            if line and (line[0] in CLOSING or line[-1] in OPENING):
+                bad.append(f"page {n}: {line!r}")
+    assert not bad, "\n".join(bad)
+
+
+def test_the_pdf_embeds_subsets_of_the_chinese_fonts_and_says_its_language(zh_build):
+    with pikepdf.open(zh_build.files["pdf"]) as pdf:
+        assert str(pdf.Root.Lang) == "zh-Hans"
+        fonts = {}
+        for page in pdf.pages:
+            for font in page.Resources.get("/Font", {}).values():
+                fonts[str(font.BaseFont)] = font
+        names = {n.split("+", 1)[1] for n in fonts}
+        assert {"Noto-Serif-SC", "Noto-Sans-SC"} <= names
+        for name, font in fonts.items():
+            assert re.match(r"/[A-Z]{6}\+", name), f"{name} is embedded whole, not subset"
+            assert "/ToUnicode" in font, f"{name} has no ToUnicode map: copied text would be lost"
+    size = zh_build.files["pdf"].stat().st_size
+    assert size < 1_000_000, f"{size} bytes for an 11-page PDF"
+
+
+def test_an_english_publication_embeds_no_fallback_font(fixture_build):
+    with pikepdf.open(fixture_build.files["pdf"]) as pdf:
+        names = {str(f.BaseFont).split("+", 1)[1] for p in pdf.pages for f in p.Resources.get("/Font", {}).values()}
+    assert not any(n.startswith("Noto") for n in names), names
+    html = fixture_build.files["html"].read_text("utf-8")
+    assert "Noto" not in html
+
+
+def test_the_html_page_carries_only_the_characters_it_uses(zh_build):
+    import base64
+    import io
+
+    from fontTools.ttLib import TTFont
+
+    page = zh_build.files["html"].read_text("utf-8")
+    faces = re.findall(r'font-family: "(Noto [^"]+)";\s*src: url\("data:font/woff;base64,([^"]+)"\)', page)
+    assert {f for f, _ in faces} == {"Noto Serif SC", "Noto Sans SC"}
+    used = source_characters()
+    for family, data in faces:
+        cmap = TTFont(io.BytesIO(base64.b64decode(data))).getBestCmap()
+        assert len(cmap) < 2 * len(used) + 200, f"{family}: {len(cmap)} characters for a page of {len(used)}"
+    han = {c for c in used if unicodedata.name(c, "").startswith("CJK UNIFIED")}
+    serif = dict(faces)["Noto Serif SC"]
+    assert han <= {chr(c) for c in TTFont(io.BytesIO(base64.b64decode(serif))).getBestCmap()}
