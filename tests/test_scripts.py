@@ -137,3 +137,56 @@ def test_the_html_page_carries_only_the_characters_it_uses(zh_build):
     han = {c for c in used if unicodedata.name(c, "").startswith("CJK UNIFIED")}
     serif = dict(faces)["Noto Serif SC"]
     assert han <= {chr(c) for c in TTFont(io.BytesIO(base64.b64decode(serif))).getBestCmap()}
+
+
+def _lines_of(paragraph: str) -> list[str]:
+    """The lines of a paragraph set by WeasyPrint in Noto Serif SC at 22
+    widths, read back from the PDF."""
+    import pypdfium2 as pdfium
+    import weasyprint
+
+    from pipeline import fonts
+
+    font = fonts.SERIF_SC.path(fonts.SERIF_SC.regular).as_uri()
+    paras = "".join(f"<p style='width:{w}em'>{paragraph}</p>" for w in range(8, 30))
+    css = (f'@font-face {{ font-family: "Noto Serif SC"; src: url("{font}"); }} '
+           'body { font: 10pt "Noto Serif SC"; text-align: justify } p { margin: 0 0 1em }')
+    pdf = pdfium.PdfDocument(weasyprint.HTML(string=f"<html lang='zh-Hans'><style>{css}</style>{paras}</html>").write_pdf())
+    return [line.strip() for i in range(len(pdf)) for line in pdf[i].get_textpage().get_text_range().splitlines()
+            if line.strip()]
+
+
+def test_word_joiners_keep_closing_punctuation_off_the_start_of_a_line():
+    """Pango alone starts lines with —— and · (Unicode's line breaking
+    allows it); with the joiners the PDF renderer inserts it never does."""
+    from pipeline.render.linebreak import join
+
+    text = ("子曰：“学而时习之，不亦说乎？”这是《论语·学而》的第一章。他说：“好！”然后——沉默……"
+            "《孟子》、「大学」都是经典（见第3章），共有1,487个供水点，用Python 3.12编写。") * 4
+
+    def bad(lines):
+        return [ln for ln in lines if ln.translate(JOINERS)[0] in CLOSING or ln.translate(JOINERS)[-1] in OPENING]
+
+    assert bad(_lines_of(text)), "the case no longer shows Pango's breaks; make it harder"
+    joined = _lines_of(join(text))
+    assert not bad(joined), bad(joined)
+    assert raw("".join(joined)) == raw(text) * 22, "joined text reads back as the text"
+
+
+def test_the_check_compares_chinese_character_by_character(zh_build, tmp_path):
+    """One character dropped from a paragraph with no spaces in it is found."""
+    import shutil
+
+    from pipeline import source
+    from pipeline.check import check_outputs
+
+    folder = tmp_path / "zh-report"
+    folder.mkdir()
+    for path in zh_build.files.values():
+        shutil.copy2(path, folder / path.name)
+    page = folder / "zh-report.html"
+    text = page.read_text("utf-8")
+    assert text.count("例如𠂇字和𠳐字") == 1
+    page.write_text(text.replace("例如𠂇字和𠳐字", "例如字和𠳐字"), "utf-8")
+    findings = check_outputs(source.load(ZH_FIXTURE), folder, formats=("html",)).findings()
+    assert len(findings) == 1 and "汇总时发现" in findings[0] and "is missing from the text" in findings[0], findings

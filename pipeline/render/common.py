@@ -109,6 +109,12 @@ def style_tokens(pub: Publication) -> str:
     return f":root {{ {decls} }}"
 
 
+def script_sheets(pub: Publication) -> tuple[str, ...]:
+    """Stylesheets a language's script asks for in the EPUB and the HTML
+    page: cjk.css for Chinese, Japanese and Korean."""
+    return ("cjk.css",) if pub.meta.language.lower().split("-")[0] in ("zh", "ja", "ko") else ()
+
+
 def _css_value(v: str) -> str:
     if re.search(r"[;{}<>\\]", v):
         raise BuildError(f"style value {v!r} is not a plain CSS value")

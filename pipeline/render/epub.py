@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 from pipeline.model import Publication
-from pipeline.render.common import Body, Design, build_time, media_type, serialise, style_tokens
+from pipeline.render.common import Body, Design, build_time, media_type, script_sheets, serialise, style_tokens
 from pipeline.render.outline import toc_tree
 
 STYLESHEETS = ("tokens.css", "epub.css")
@@ -54,7 +54,7 @@ def render(pub: Publication, body: Body, design: Design) -> bytes:
         xhtml = serialise(el, method="xml")
         documents.append(Document(f"doc-{n:02d}", href, title, xhtml))
 
-    css = design.css(*STYLESHEETS) + "\n" + style_tokens(pub)
+    css = design.css(*STYLESHEETS, *script_sheets(pub)) + "\n" + style_tokens(pub)
     ctx = dict(pub=pub, meta=meta, built=built, modified=built.strftime("%Y-%m-%dT%H:%M:%SZ"),
                documents=documents, where=where, toc=toc_tree(pub.chapters), images=images,
                media_type=media_type, cover_lines=textwrap.wrap(meta.title, 26))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pipeline.model import Publication
-from pipeline.render.common import Body, Design, build_time, data_uri, serialise, style_tokens
+from pipeline.render.common import Body, Design, build_time, data_uri, script_sheets, serialise, style_tokens
 from pipeline.render.outline import toc_tree
 from pipeline.render.webfonts import web_fonts
 
@@ -19,7 +19,7 @@ def render(pub: Publication, body: Body, design: Design) -> bytes:
     context = dict(pub=pub, meta=pub.meta, toc=toc_tree(pub.chapters, max_level=3), chapters=chapters,
                    built=build_time(pub))
     stacks = pub.fonts
-    css = design.css(*STYLESHEETS) + "\n" + (stacks.tokens() if stacks else "") + style_tokens(pub)
+    css = design.css(*STYLESHEETS, *script_sheets(pub)) + "\n" + (stacks.tokens() if stacks else "") + style_tokens(pub)
     # the fonts are subset to the characters of the page they are part of
     text = design.render("html/page.html.j2", css=css, **context)
     fonts = [{"family": f.family, "weight": f.weight, "style": f.style, "uri": data_uri(f.filename, f.data),

@@ -17,6 +17,7 @@ from pipeline.model import Publication
 from pipeline.render.common import (
     Body, Design, RefusedFetch, allowed_file, build_time, font_dirs, serialise, source_date_epoch, style_tokens,
 )
+from pipeline.render.linebreak import strict_breaks
 from pipeline.render.outline import toc_tree
 from pipeline.render.speedups import collections_paused, objects_serialised_once, page_references_cached
 from pipeline.render.workarounds import footnotes_kept
@@ -70,7 +71,9 @@ class Fetcher:
 #: Warnings about the machine, not the document: WeasyPrint falls back to
 #: fontTools for font subsetting when libharfbuzz-subset is not installed
 #: (Debian's libharfbuzz-subset0); the output is the same.
-BENIGN_WARNINGS = ("Using fontTools instead of HarfBuzz-Subset",)
+#: When HarfBuzz cannot subset a font, WeasyPrint embeds it whole: the
+#: PDF is right, only larger (issue 13: it made a CJK system font fatal).
+BENIGN_WARNINGS = ("Using fontTools instead of HarfBuzz-Subset", "Unable to subset")
 
 
 class _Collect(logging.Handler):
@@ -93,6 +96,7 @@ def prepare(pub: Publication, body: Body) -> list[tuple]:
         el = body.chapter(c.id)
         body.embed_images(el)
         _inline_footnotes(el)
+        strict_breaks(el)  # WeasyPrint has no line-break: strict (linebreak)
         out.append((c, serialise(el)))
     return out
 

@@ -1,0 +1,58 @@
+"""Line breaking by the rules of Chinese and Japanese text (W3C clreq,
+JIS X 4051) in the PDF.
+
+WeasyPrint has no ``line-break: strict``: Pango breaks by Unicode's line
+breaking algorithm, which lets a line start with a dash (——), an ellipsis
+after a dash, or a middle dot (·), and so on. A WORD JOINER (U+2060,
+invisible, no width) before each character a line must not start with
+forbids those breaks. Only text with CJK characters in it is touched (the
+flagship's English is not), and never code. The checks ignore the joiners
+(pipeline.check.extracted drops invisible characters); the EPUB and HTML
+leave line breaking to the reader's browser (``line-break: strict`` in
+their stylesheets).
+"""
+
+from __future__ import annotations
+
+import re
+
+WORD_JOINER = "\u2060"
+
+#: May not start a line: closing brackets and quotes, stops and commas,
+#: dashes, ellipses, middle dots, iteration marks, small kana. (ASCII
+#: punctuation and units after numbers Pango already keeps; a joiner there
+#: would only travel into copied text.)
+NO_START = ("，。、；：？！）」』】》〉〕］｝〗〙…‥—―·・〜ー”’々〻ゝゞヽヾ"
+            "ぁぃぅぇぉっゃゅょゎゕゖァィゥェォッャュョヮヵヶ")
+# Opening brackets and quotes, which may not end a line, Pango already
+# keeps with what follows (Unicode's rules LB14 and LB19); the tests read
+# the lines' ends back.
+
+_CJK = re.compile("[\u2e80-\u2fff\u3000-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef"
+                  "\U00020000-\U0003ffff]")
+#: before the first of a run only: Pango never breaks inside —— or …… or 。” and a
+#: joiner inside a run of dashes breaks their shaping (the PDF's text reads 睮)
+_BEFORE = re.compile(f"(?<![\\s{WORD_JOINER}{re.escape(NO_START)}])([{re.escape(NO_START)}])")
+_SKIP = {"code", "pre", "kbd", "samp", "script", "style", "math"}
+
+
+def join(text: str) -> str:
+    """``text`` with a word joiner wherever a break would put a character
+    where it may not stand: before the first of a run of ``NO_START``
+    characters (none where a space is already a break)."""
+    return _BEFORE.sub(f"{WORD_JOINER}\\1", text)
+
+
+def strict_breaks(el) -> None:
+    """Apply ``join`` to every text of ``el`` that holds CJK characters,
+    outside code."""
+    def visit(node, skip: bool):
+        skip = skip or (isinstance(node.tag, str) and node.tag in _SKIP)
+        if not skip and node.text and _CJK.search(node.text):
+            node.text = join(node.text)
+        for child in node:
+            visit(child, skip)
+            if not skip and child.tail and _CJK.search(child.tail):
+                child.tail = join(child.tail)
+
+    visit(el, False)
