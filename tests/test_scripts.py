@@ -190,3 +190,15 @@ def test_the_check_compares_chinese_character_by_character(zh_build, tmp_path):
     page.write_text(text.replace("例如𠂇字和𠳐字", "例如字和𠳐字"), "utf-8")
     findings = check_outputs(source.load(ZH_FIXTURE), folder, formats=("html",)).findings()
     assert len(findings) == 1 and "汇总时发现" in findings[0] and "is missing from the text" in findings[0], findings
+
+
+def test_the_furniture_is_in_the_publications_language(zh_build, fixture_build):
+    """templates/words.yaml: 目录 for Contents, the date as 2026年11月1日."""
+    pdf = raw("".join(pdf_pages(zh_build.files["pdf"])))
+    html = html_raw(zh_build.files["html"])
+    epub = epub_raw(zh_build.files["epub"])
+    for text in (pdf, html, epub):
+        assert "目录" in text and "版本1.0.0" in text and "Contents" not in text and "Edition" not in text
+    assert "2026年11月1日" in pdf and "2026年11月1日" in html
+    english = raw("".join(pdf_pages(fixture_build.files["pdf"])))
+    assert "Contents" in english and "1October2026" in english

@@ -82,13 +82,43 @@ class Design:
             keep_trailing_newline=True,
         )
         env.filters["roman"] = roman
+        env.filters["long_date"] = long_date
         return env
 
     def render(self, name: str, **context) -> str:
+        """A template, given ``words`` for the publication's language when
+        its context has the publication's metadata."""
+        if "meta" in context and "words" not in context:
+            context["words"] = self.words(context["meta"].language)
         return self.env.get_template(name).render(**context)
+
+    @cached_property
+    def _words(self) -> dict[str, dict]:
+        import yaml
+
+        return yaml.safe_load((self.root / "words.yaml").read_text("utf-8"))
+
+    def words(self, language: str) -> dict:
+        """The furniture words (templates/words.yaml) for a BCP 47 tag."""
+        table = self._words
+        tag = language.lower()
+        keys = {k.lower(): k for k in table}
+        subtags = tag.split("-")
+        candidates = [tag, "-".join(subtags[:2])]
+        if subtags[0] == "zh" and not any(t in ("hant", "tw", "hk", "mo") for t in subtags[1:]):
+            candidates.append("zh-hans")
+        candidates.append(subtags[0])
+        chosen = next((keys[c] for c in candidates if c in keys), "en")
+        return {**table["en"], **table[chosen]}
 
     def css(self, *names: str) -> str:
         return "\n".join((self.root / "css" / n).read_text("utf-8") for n in names)
+
+
+def long_date(date: dt.date, words: dict) -> str:
+    """A date as running text in the words' language: 1 November 2026, 2026年11月1日."""
+    return words["long_date"].format(day=date.day, month=date.month, year=date.year,
+                                     month_name=words["months"][date.month - 1])
 
 
 def roman(n: int) -> str:

@@ -52,6 +52,7 @@ def key_figures(pub: Publication, design) -> tuple[dict, dict[str, bytes]]:
     shares = [f for f in figures if f.share is not None]
     images: dict[str, bytes] = {}
     chart = None
+    title = pub.meta.key_figures_title or design.words(pub.meta.language)["key_figures"]
     if shares:
         bars = [Bar(f, 8 + i * 46, round(CHART_WIDTH * min(f.share, 1.0), 1)) for i, f in enumerate(shares)]
         axis_y = 8 + len(bars) * 46
@@ -59,11 +60,11 @@ def key_figures(pub: Publication, design) -> tuple[dict, dict[str, bytes]]:
                   "anchor": "start" if p == 0 else "end" if p == 100 else "middle"} for p in (0, 25, 50, 75, 100)]
         sentences = [_capitalise(f.sentence) + "." for f in shares]
         svg = design.render("partials/chart.svg.j2", bars=bars, ticks=ticks, axis_y=axis_y, width=CHART_WIDTH,
-                            height=axis_y + 26, title=pub.meta.key_figures_title or "Key figures",
+                            height=axis_y + 26, title=title,
                             description=" ".join(sentences))
         images[CHART_NAME] = svg.encode("utf-8")
         chart = {"src": CHART_NAME, "alt": "Bar chart, out of 100%: " + " ".join(sentences), "caption": " ".join(sentences)}
-    html = design.render("partials/key-figures.html.j2", title=pub.meta.key_figures_title or "Key figures",
+    html = design.render("partials/key-figures.html.j2", title=title,
                          figures=figures, chart=chart)
     return {"t": "RawBlock", "c": ["html", html]}, images
 
