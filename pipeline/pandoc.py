@@ -67,12 +67,13 @@ def parse_markdown(texts: list[str]) -> tuple[list[int], list[list[Any]]]:
 
 def write_html(api_version: list[int], blocks: list[Any]) -> str:
     """Write pandoc's HTML5 for an AST (a writer only: nothing is parsed
-    from Markdown again). ``--sandbox`` keeps pandoc from reading any file."""
+    from Markdown again). ``--sandbox`` keeps pandoc from reading any file;
+    maths is written as MathML (the PDF draws it: ``render.maths``)."""
     doc = {"pandoc-api-version": api_version, "meta": {}, "blocks": blocks}
     # pandoc itself, not pypandoc.convert_text: that would first run pandoc
     # twice more to list its formats
     return _run(["--from=json", "--to=html5", "--sandbox", "--section-divs", "--reference-location=section",
-                 "--wrap=none"], json.dumps(doc), "writing HTML")
+                 "--wrap=none", "--mathml"], json.dumps(doc), "writing HTML")
 
 
 # ---------------------------------------------------------------- AST helpers

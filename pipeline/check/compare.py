@@ -27,8 +27,9 @@ from pathlib import Path
 from typing import Any
 
 from pipeline import pandoc
+from pipeline.check import html as html_reader
 from pipeline.check import pdf as pdf_reader
-from pipeline.check.extracted import ContentsLine, Entry, Extracted, Finding, folded, loose, short, strict
+from pipeline.check.extracted import ContentsLine, Entry, Extracted, Finding, folded, loose, short, spaced, strict
 from pipeline.model import OutlineEntry, Publication
 
 NOUNS = {"html": "heading", "epub": "contents entry", "pdf": "bookmark"}
@@ -62,7 +63,7 @@ class Expected:
         for c in pub.chapters:
             entries = iter(c.headings)
             where = Path(c.source).name
-            content = _without_superscripts(c.blocks)
+            content = for_comparison(c.blocks)
             for b in content:
                 if b["t"] == "Header":
                     e = next(entries, None)
@@ -78,13 +79,40 @@ class Expected:
         return describe(e, self.kinds)
 
 
-def _without_superscripts(node: Any) -> Any:
-    """A copy of an AST without its Superscript inlines."""
+#: One formula in the text compared (``html.MATH``). Each format shows
+#: maths its own way (MathML in the EPUB and HTML, a drawing in the PDF), so
+#: a formula is one declared unit: the EPUB and HTML readers put this
+#: character for each ``<math>`` element, and the text around it must match.
+MATH = html_reader.MATH
+
+_RAW_SUP_OPEN = re.compile(r"^<sup(\s[^>]*)?>$", re.I)
+_RAW_SUP_CLOSE = re.compile(r"^</sup\s*>$", re.I)
+
+
+def for_comparison(node: Any) -> Any:
+    """A copy of an AST with its text as the formats' readers take it:
+    superscripts left out (footnote calls are superscripts, and a reader
+    cannot tell them from others), written ``^x^`` or as raw ``<sup>x</sup>``,
+    and each formula one ``MATH`` unit."""
     if isinstance(node, list):
-        return [_without_superscripts(n) for n in node
-                if not (isinstance(n, dict) and n.get("t") == "Superscript")]
+        out, depth = [], 0
+        for n in node:
+            if isinstance(n, dict) and n.get("t") == "RawInline" and str(n["c"][0]).lower().startswith("html"):
+                raw = n["c"][1].strip()
+                if _RAW_SUP_OPEN.match(raw):
+                    depth += 1
+                    continue
+                if depth and _RAW_SUP_CLOSE.match(raw):
+                    depth -= 1
+                    continue
+            if depth or (isinstance(n, dict) and n.get("t") == "Superscript"):
+                continue
+            out.append(for_comparison(n))
+        return out
     if isinstance(node, dict):
-        return {k: _without_superscripts(v) for k, v in node.items()}
+        if node.get("t") == "Math":
+            return {"t": "Str", "c": MATH}
+        return {k: for_comparison(v) for k, v in node.items()}
     return node
 
 
@@ -171,6 +199,20 @@ def compare_outline(fmt: str, noun: str, exp: Expected, found: list[Entry]) -> l
     return out
 
 
+def _bookmark_pages(src: list[OutlineEntry], found: list[Entry]) -> list[int | None]:
+    """The page each heading's bookmark leads to: the bookmarks that say
+    what the headings say, paired in order."""
+    pages: list[int | None] = []
+    j = 0
+    for e in src:
+        key = loose(e.display)
+        k = next((k for k in range(j, len(found)) if loose(found[k].display) == key), None)
+        pages.append(found[k].page if k is not None else None)
+        if k is not None:
+            j = k + 1
+    return pages
+
+
 def _target_id(e: Entry) -> str:
     return e.target.rsplit("#", 1)[-1] if e.target and not e.target.startswith("page ") else ""
 
@@ -180,7 +222,7 @@ def _target_id(e: Entry) -> str:
 #: What may stand between the letters of a title in a contents line besides
 #: whitespace: hyphens (a line broken and hyphenated inside the title), soft
 #: hyphens, zero-width spaces and word joiners.
-_BREAK_CHARS = frozenset("-\u2010\u2011\u00ad\u200b\u2060")
+_BREAK_CHARS = frozenset("-\u2010\u2011\u00ad\u200b\u2060\ufffe\u0002")
 
 
 def _title_start(letters: str, line: str) -> int | None:
@@ -275,14 +317,16 @@ def compare_contents(fmt: str, exp: Expected, lines: list[ContentsLine],
 # ---------------------------------------------------------------- text
 
 def compare_text(fmt: str, exp: Expected, chunks: list[str]) -> list[Finding]:
-    """Every source block, in order; every footnote, anywhere."""
+    """Every source block, in order; every footnote, anywhere. The first
+    block not found is reported with what differs: the words where the
+    output parts from the source."""
     texts = [strict(c) for c in chunks]
     out: list[Finding] = []
     pos = (0, 0)
-    first: tuple[Block, bool] | None = None
+    first: tuple[Block, str, tuple[int, int] | None] | None = None  # block, key, where it was expected
     missing = 0
     for block in exp.blocks:
-        key = strict(block.text)
+        key = _key(fmt, block.text)
         if not key:
             continue
         hit = _find(key, texts, pos)
@@ -291,21 +335,98 @@ def compare_text(fmt: str, exp: Expected, chunks: list[str]) -> list[Finding]:
             continue
         missing += 1
         if first is None:
-            first = (block, _find(key, texts, (0, 0)) is not None)
+            first = (block, key, None if _find(key, texts, (0, 0)) is not None else pos)
     if first is not None:
-        block, elsewhere = first
-        message = f"{block.kind} \"{short(block.text, 40)}\" ({block.where}) is missing from the text"
-        if elsewhere:
-            message = f"{block.kind} \"{short(block.text, 40)}\" ({block.where}) is out of order: it appears before the text that precedes it in the source"
+        block, key, expected_at = first
+        name = f"{block.kind} \"{short(shown(block.text), 40)}\" ({block.where})"
+        if expected_at is None:
+            message = f"{name} is out of order: it appears before the text that precedes it in the source"
+        else:
+            message = f"{name} is missing from the text" + _difference(fmt, block.text, chunks, expected_at)
         if missing > 1:
             message += f"; {missing - 1} later text block{'s' if missing > 2 else ''} not found either"
         out.append(Finding(fmt, "text", message))
     whole = "".join(texts)
     for note in exp.notes:
-        key = strict(note)
+        key = _key(fmt, note)
         if key and key not in whole:
-            out.append(Finding(fmt, "text", f"footnote \"{short(note, 40)}\" is missing from the text"))
+            out.append(Finding(fmt, "text", f"footnote \"{short(shown(note), 40)}\" is missing from the text"))
     return out
+
+
+def _key(fmt: str, text: str) -> str:
+    """What is looked for in a format's text: ``strict``; the PDF draws a
+    formula and has no text for it, so there only the text around it counts."""
+    key = strict(text)
+    return key.replace(MATH, "") if fmt == "pdf" else key
+
+
+def shown(text: str) -> str:
+    """Source text as a message shows it."""
+    return text.replace(MATH, "[formula]")
+
+
+def _letters(text: str, fmt: str) -> tuple[str, list[int]]:
+    """``_key`` of ``text`` character by character, with the offset in
+    ``text`` of every character kept, to point back at words."""
+    out, where = [], []
+    for i, ch in enumerate(text):
+        for k in _key(fmt, ch):
+            out.append(k)
+            where.append(i)
+    return "".join(out), where
+
+
+def _difference(fmt: str, source: str, chunks: list[str], at: tuple[int, int]) -> str:
+    """': after "…", the source has "…" but the <fmt> has "…"', where the
+    output, from the place the block was expected on, parts from the
+    source after the longest stretch that agrees; '' when no stretch of it
+    is there."""
+    p, o = at
+    src, src_at = _letters(source, fmt)
+    tail = "\n".join(chunks[p:p + 3])
+    got, got_at = _letters(tail, fmt)
+    start = min(o, len(got))  # what came before the place (offsets agree but for rare compositions)
+    lo, hi = 0, len(src)
+    while lo < hi:  # the longest head of the block that the output has from there
+        mid = (lo + hi + 1) // 2
+        if got.find(src[:mid], start) >= 0:
+            lo = mid
+        else:
+            hi = mid - 1
+    if lo < min(12, len(src)) or lo >= len(src):
+        return ""
+    i = got.find(src[:lo], start) + lo
+    s0 = _word_start(source, src_at[lo])  # both sides from the start of the word where they part
+    i -= len(_key(fmt, source[s0:src_at[lo]]))
+    g0 = _word_start(tail, got_at[i]) if 0 <= i < len(got_at) else len(tail)
+    before = spaced(source[max(0, s0 - 30):s0])
+    cut = before.find(" ")
+    before = before[cut + 1:] if s0 > 30 and cut >= 0 else before
+    return (f": after \"{'…' if s0 > 30 else ''}{shown(before)}\", the source has \"{_words(shown(source[s0:]))}\" "
+            f"but the {fmt} has \"{_words(shown(_joined(tail[g0:], source)))}\"")
+
+
+def _word_start(text: str, i: int) -> int:
+    while i > 0 and not text[i - 1].isspace():
+        i -= 1
+    return i
+
+
+def _words(text: str, n: int = 5) -> str:
+    words = spaced(text).split(" ")
+    return " ".join(words[:n]) + (" …" if len(words) > n else "")
+
+
+_LINE_END_HYPHEN = re.compile(r"(\w+)[-\u2010\u00ad]\s*[\r\n]+\s*(\w+)")
+
+
+def _joined(text: str, source: str) -> str:
+    """Output text with its line-end hyphens resolved against the source:
+    a word hyphenated at a line end is joined again; a hyphen the source
+    has ("inter-paragraph") stays."""
+    words = folded(source)
+    return _LINE_END_HYPHEN.sub(lambda m: m[1] + ("-" if folded(f"{m[1]}-{m[2]}") in words else "") + m[2], text)
 
 
 def _find(key: str, texts: list[str], pos: tuple[int, int]) -> tuple[int, int] | None:
@@ -358,7 +479,7 @@ def compare(fmt: str, exp: Expected, ex: Extracted) -> list[Finding]:
     if fmt == "html":
         out += compare_contents(fmt, exp, ex.contents)
     if fmt == "pdf":
-        pages = pdf_reader.heading_pages(ex, [e.display for e in exp.outline])
+        pages = pdf_reader.heading_pages(ex, [e.display for e in exp.outline], _bookmark_pages(exp.outline, ex.outline))
         printed: dict[int, tuple[int | None, str]] = {}
         for i, (e, page) in enumerate(zip(exp.outline, pages)):
             if page is None:

@@ -86,6 +86,7 @@ class Extracted:
 # ------------------------------------------------------------------ text
 
 _QUOTES = str.maketrans({
+    "\u2611": "\u2612",  # a ticked box (a task done): the PDF's fonts have ☑ where pandoc writes ☒
     "\u2018": "'", "\u2019": "'", "\u201a": "'", "\u201b": "'", "\u2032": "'",
     "\u201c": '"', "\u201d": '"', "\u201e": '"', "\u201f": '"', "\u2033": '"',
 })
@@ -93,15 +94,17 @@ _QUOTES = str.maketrans({
 # and invisible characters. The PDF's fonts map the hyphen glyph to U+2010
 # whether it comes from the text or from hyphenation, so a hyphen at the end
 # of a PDF line cannot be told apart: hyphens are left out of every
-# comparison of running text.
+# comparison of running text; so are PDFium's marks for a hyphen at a line
+# end (U+FFFE, U+0002), should one reach a comparison.
 _INVISIBLE = "\u00ad\u200b\u200c\u200d\u2060\ufeff"
-_STRICT_DROP = re.compile(r"[\s\-\u2010\u2011" + _INVISIBLE + r"]+")
+_STRICT_DROP = re.compile(r"[\s\-\u2010\u2011\ufffe\u0002" + _INVISIBLE + r"]+")
 _SPACES = re.compile(r"\s+")
 
 
 def folded(text: str) -> str:
     """NFKC (so ligatures and no-break spaces become plain letters and
-    spaces), case folded (CSS may transform case), straight quotes: what
+    spaces), case folded (CSS may transform case), straight quotes, one
+    ticked box: what
     ``strict`` and ``loose`` start from."""
     return unicodedata.normalize("NFKC", text).casefold().translate(_QUOTES)
 

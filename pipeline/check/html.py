@@ -17,13 +17,26 @@ HEADINGS = ("h1", "h2", "h3", "h4", "h5", "h6")
 SKIP = {"sup", "script", "style", "template"}
 
 
+#: What stands in the text compared for a formula (``compare.MATH``).
+MATH = "\ufffc"
+
+
 def text_of(el, skip: set[str] = SKIP) -> str:
     """The text of an element as a reader sees it, without skipped elements
-    (their tails are kept) and without comments."""
+    (their tails are kept) and without comments. A formula (``<math>``) is
+    one ``MATH`` character; a task list's checkbox is the ballot box pandoc
+    reads ``[ ]`` and ``[x]`` as, ☐ or ☒."""
     out: list[str] = []
 
     def go(e) -> None:
         if isinstance(e.tag, str) and _local(e.tag) not in skip:
+            name = _local(e.tag)
+            if name == "math":
+                out.append(MATH)
+                return
+            if name == "input" and (e.get("type") or "").lower() == "checkbox":
+                out.append("\u2612 " if e.get("checked") is not None else "\u2610 ")
+                return
             if e.text:
                 out.append(e.text)
             for child in e:

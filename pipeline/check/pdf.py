@@ -125,8 +125,15 @@ def _page_text(page) -> tuple[str, str]:
     """The page's body text and its folio.
 
     Superscripts (footnote calls among them) are left out, as they are in
-    every format: a character is one when it is set markedly smaller than
-    the character before it and above its baseline.
+    every format: a character is one when it is set smaller than the
+    character before it and well above its baseline (a browser's ``sup``
+    is set at 5/6 of the text, a footnote call smaller still).
+
+    A hyphen that ends a line between two letters is reported by PDFium as
+    U+FFFE (U+0002 in some versions), with the line break folded away,
+    whether it is a hyphenation point or a real hyphen ("inter-paragraph"):
+    it is written back as the printed hyphen and the line break
+    (``LINE_END_HYPHEN``), as every other line-end hyphen reads.
 
     PDFium gives the page's text in reading order, a printed line a line of
     text; a line lies in one band (running head, body or folio), so its
@@ -141,7 +148,7 @@ def _page_text(page) -> tuple[str, str]:
         if len(text) != n:  # characters outside the BMP: no index per char
             body = textpage.get_text_bounded(bottom=BOTTOM_MARGIN, top=height - TOP_MARGIN)
             folio = textpage.get_text_bounded(top=BOTTOM_MARGIN)
-            return body, spaced(folio)
+            return _line_end_hyphens(body), spaced(folio)
         raw = textpage.raw
         box, font_size, origin = pdfium_c.FPDFText_GetCharBox, pdfium_c.FPDFText_GetFontSize, pdfium_c.FPDFText_GetCharOrigin
         l, r, b, t = ctypes.c_double(), ctypes.c_double(), ctypes.c_double(), ctypes.c_double()
@@ -176,20 +183,29 @@ def _page_text(page) -> tuple[str, str]:
                 if size == 0:  # no font: a character PDFium made up
                     kept.append(ch)
                     continue
-                if prev_size and size < 0.8 * prev_size:
+                if prev_size and size < 0.95 * prev_size:
                     origin(raw, prev, x, y)
                     prev_y = y.value
                     origin(raw, j, x, y)
-                    if y.value > prev_y + 0.1 * prev_size:
+                    if y.value > prev_y + 0.15 * prev_size:
                         continue  # superscript
                 prev_size, prev = size, j
                 kept.append(ch)
             body.append("".join(kept))
         body.append(text[end:])
         folio.append(" " * (len(text) - end))
-        return "".join(body), spaced("".join(folio))
+        return _line_end_hyphens("".join(body)), spaced("".join(folio))
     finally:
         textpage.close()
+
+
+#: What PDFium puts for a hyphen at a line end that it joined to the next line.
+_HYPHEN_MARKS = re.compile("[\ufffe\u0002]")
+LINE_END_HYPHEN = "\u2010\r\n"
+
+
+def _line_end_hyphens(text: str) -> str:
+    return _HYPHEN_MARKS.sub(LINE_END_HYPHEN, text)
 
 
 def _read_bookmarks(doc, out: Extracted) -> None:
@@ -275,26 +291,36 @@ def prints_heading(page: Page, display: str) -> bool:
     return bool(key) and key in Lines(page.text).text
 
 
-def heading_pages(out: Extracted, displays: list[str]) -> list[int | None]:
+def heading_pages(out: Extracted, displays: list[str], hints: list[int | None] | None = None) -> list[int | None]:
     """The page on which each heading (number and title, in outline order)
     is printed, searching every page but the contents in order. A heading
     fills whole lines; only when no such place is left is a place inside a
-    line taken (a design may run a heading into its paragraph)."""
+    line taken (a design may run a heading into its paragraph). ``hints``
+    are the pages the headings' bookmarks lead to: a page there that
+    prints the heading in whole lines, not before the previous heading, is
+    taken first (the cover prints the title, and a front-matter heading may
+    be the title too)."""
     contents = set(out.info.get("contents_pages") or ())
     lines = [Lines("" if p.index in contents else p.text) for p in out.pages]
     result: list[int | None] = []
     page, offset = 0, 0
-    for display in displays:
+    for n, display in enumerate(displays):
         key = strict(display)
         found = None
+        hint = hints[n] if hints and n < len(hints) else None
+        if key and hint is not None and page <= hint < len(lines):
+            i = lines[hint].find(key, offset if hint == page else 0)
+            if i >= 0:
+                found = hint
+                page, offset = hint, i + len(key)
         for whole in (True, False):
+            if found is not None:
+                break
             for q in range(page, len(lines)):
                 i = lines[q].find(key, offset if q == page else 0, whole) if key else -1
                 if i >= 0:
                     found = q
                     page, offset = q, i + len(key)
                     break
-            if found is not None:
-                break
         result.append(found)
     return result

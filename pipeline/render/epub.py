@@ -25,6 +25,11 @@ class Document:
     title: str
     content: str  # the chapter's XHTML, without <body>
 
+    @property
+    def properties(self) -> str:
+        """The manifest item's properties: a document with MathML must say so."""
+        return "mathml" if "<math" in self.content else ""
+
 
 def render(pub: Publication, body: Body, design: Design) -> bytes:
     meta = pub.meta

@@ -18,6 +18,7 @@ from pipeline.render.common import (
     Body, Design, RefusedFetch, allowed_file, build_time, font_dirs, serialise, source_date_epoch, style_tokens,
 )
 from pipeline.render.linebreak import strict_breaks
+from pipeline.render.maths import draw_maths
 from pipeline.render.outline import toc_tree
 from pipeline.render.speedups import collections_paused, objects_serialised_once, page_references_cached
 from pipeline.render.workarounds import footnotes_kept
@@ -90,15 +91,29 @@ class _Collect(logging.Handler):
 def prepare(pub: Publication, body: Body) -> list[tuple]:
     """Chapter fragments for the page: images embedded, footnotes moved to
     where they are called (CSS ``float: footnote`` sets them at the foot of
-    the page)."""
+    the page), formulas drawn (``maths``), a task list's checkboxes printed
+    as ballot boxes."""
     out = []
     for c in pub.chapters:
         el = body.chapter(c.id)
         body.embed_images(el)
         _inline_footnotes(el)
         strict_breaks(el)  # WeasyPrint has no line-break: strict (linebreak)
+        draw_maths(el)
+        _ballot_boxes(el)
         out.append((c, serialise(el)))
     return out
+
+
+def _ballot_boxes(el) -> None:
+    """A checkbox of a task list (pandoc writes ``- [ ]`` and ``- [x]`` as
+    ``<input type="checkbox">``) as the character a page prints: ☐, or ☑
+    when ticked (the fonts have no ☒)."""
+    for box in el.xpath(".//input[@type='checkbox']"):
+        mark = etree.Element("span", {"class": "task-box"})
+        mark.text = "\u2611 " if box.get("checked") is not None else "\u2610 "
+        mark.tail = box.tail
+        box.getparent().replace(box, mark)
 
 
 def _inline_footnotes(el) -> None:
@@ -109,6 +124,7 @@ def _inline_footnotes(el) -> None:
         li = notes.get(ref.get("href", "").lstrip("#"))
         if li is None:
             continue
+        _label_without_calls(ref)
         note = etree.Element("span", {"class": "footnote"})
         first = True
         for block in li:
@@ -128,6 +144,19 @@ def _inline_footnotes(el) -> None:
         ref.getparent().replace(ref, note)
     for aside in el.xpath(".//*[contains(concat(' ', @class, ' '), ' footnotes ')]"):
         aside.getparent().remove(aside)
+
+
+def _label_without_calls(ref) -> None:
+    """A heading that calls a footnote keeps the call out of its bookmark
+    and running head (``data-label``, headings.css): WeasyPrint's
+    ``content(text)`` would take the call's number into them."""
+    heading = next((a for a in ref.iterancestors() if a.tag in ("h1", "h2", "h3", "h4", "h5", "h6")), None)
+    if heading is None:
+        return
+    copy = etree.fromstring(etree.tostring(heading, with_tail=False))
+    for call in copy.xpath(".//a[contains(concat(' ', @class, ' '), ' footnote-ref ')]"):
+        _drop(call)
+    heading.set("data-label", " ".join("".join(copy.itertext()).split()))
 
 
 def _drop(el) -> None:
