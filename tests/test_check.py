@@ -332,7 +332,8 @@ def test_text_that_runs_over_many_pages(tmp_path):
     after = max(ex.info["contents_pages"]) + 1
     findings = [str(f) for f in compare.compare_text("pdf", expected, [p.text for p in ex.pages[after:]])]
     assert findings == ['pdf: paragraph "Sentence 0 notes that poverty …" (part 1 "Long paragraphs") is missing '
-                        'from the text']
+                        'from the text: after "…matter a great deal.", the source has "Sentence 100 notes that '
+                        'poverty …" but the pdf has "that poverty cooperation projects sustainability …"']
 
 
 def test_a_title_that_ends_another_is_not_taken_for_its_entry(tmp_path):

@@ -342,7 +342,7 @@ def compare_text(fmt: str, exp: Expected, chunks: list[str]) -> list[Finding]:
         if expected_at is None:
             message = f"{name} is out of order: it appears before the text that precedes it in the source"
         else:
-            message = f"{name} is missing from the text" + _difference(fmt, block.text, chunks, expected_at)
+            message = f"{name} is missing from the text" + _difference(fmt, block.text, texts, chunks, expected_at)
         if missing > 1:
             message += f"; {missing - 1} later text block{'s' if missing > 2 else ''} not found either"
         out.append(Finding(fmt, "text", message))
@@ -377,29 +377,28 @@ def _letters(text: str, fmt: str) -> tuple[str, list[int]]:
     return "".join(out), where
 
 
-def _difference(fmt: str, source: str, chunks: list[str], at: tuple[int, int]) -> str:
-    """': after "…", the source has "…" but the <fmt> has "…"', where the
-    output, from the place the block was expected on, parts from the
-    source after the longest stretch that agrees; '' when no stretch of it
-    is there."""
-    p, o = at
+def _difference(fmt: str, source: str, texts: list[str], chunks: list[str], at: tuple[int, int]) -> str:
+    """': after "…", the source has "…" but the <fmt> has "…"': from the
+    place the block was expected on (``at`` in ``texts``, the ``strict``
+    ``chunks``), the longest head of the block the output has, and the
+    words where the two part; '' when not even a head of it is there."""
     src, src_at = _letters(source, fmt)
-    tail = "\n".join(chunks[p:p + 3])
-    got, got_at = _letters(tail, fmt)
-    start = min(o, len(got))  # what came before the place (offsets agree but for rare compositions)
-    lo, hi = 0, len(src)
-    while lo < hi:  # the longest head of the block that the output has from there
+    lo, hi, end = 0, len(src), None
+    while lo < hi:  # found as a block is: across pages too (``_find``)
         mid = (lo + hi + 1) // 2
-        if got.find(src[:mid], start) >= 0:
-            lo = mid
+        hit = _find(src[:mid], texts, at)
+        if hit is not None:
+            lo, end = mid, hit
         else:
             hi = mid - 1
-    if lo < min(12, len(src)) or lo >= len(src):
+    if end is None or lo < min(12, len(src)) or lo >= len(src):
         return ""
-    i = got.find(src[:lo], start) + lo
     s0 = _word_start(source, src_at[lo])  # both sides from the start of the word where they part
-    i -= len(_key(fmt, source[s0:src_at[lo]]))
-    g0 = _word_start(tail, got_at[i]) if 0 <= i < len(got_at) else len(tail)
+    q, o = end
+    o = max(0, o - len(_key(fmt, source[s0:src_at[lo]])))
+    tail = "\n".join(chunks[q:q + 2])
+    _, got_at = _letters(tail, fmt)  # offsets agree with ``strict`` of the chunk but for rare compositions
+    g0 = _word_start(tail, got_at[o]) if o < len(got_at) else len(tail)
     before = spaced(source[max(0, s0 - 30):s0])
     cut = before.find(" ")
     before = before[cut + 1:] if s0 > 30 and cut >= 0 else before
