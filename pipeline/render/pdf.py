@@ -98,9 +98,9 @@ def prepare(pub: Publication, body: Body) -> list[tuple]:
         el = body.chapter(c.id)
         body.embed_images(el)
         _inline_footnotes(el)
-        strict_breaks(el)  # WeasyPrint has no line-break: strict (linebreak)
         draw_maths(el)
         _ballot_boxes(el)
+        strict_breaks(el)  # WeasyPrint has no line-break: strict (linebreak)
         out.append((c, serialise(el)))
     return out
 
