@@ -302,11 +302,16 @@ def _authoring_commands(sub) -> None:
                 "overwritten.",
                 """\
                 python -m pipeline new annual-report-2026
-                python -m pipeline new field-notes --sources ~/writing""")
+                python -m pipeline new field-notes --sources ~/writing
+                python -m pipeline new diaocha-baogao --language zh-Hans""")
     n.add_argument("slug", type=_slug, metavar="SLUG",
                    help="the folder's name, also the outputs' names: lower-case letters, digits and hyphens")
     n.add_argument("--sources", type=Path, default=Path("sources"), metavar="DIR",
                    help="where publication folders live (default: sources/)")
+    n.add_argument("--language", default="en", metavar="TAG",
+                   help="BCP 47 tag of the text, e.g. zh-Hans: the sample is written in it when the project has "
+                        "one in that language (English and Simplified Chinese), and its fonts and words follow it "
+                        "(default: en)")
     _common(n)
     n.set_defaults(func=cmd_new)
 
@@ -379,7 +384,7 @@ def _port(text: str) -> int:
 def cmd_new(args) -> int:
     from pipeline.scaffold import new
 
-    folder = new(args.slug, args.sources)
+    folder = new(args.slug, args.sources, language=args.language)
     if not args.quiet:
         made = sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
         print(f"created {folder}/: {', '.join(made)}")

@@ -19,6 +19,7 @@ from importlib import resources
 from pathlib import Path
 
 import jinja2
+import yaml
 
 from pipeline.errors import BuildError, Problem, SourceError
 
@@ -81,34 +82,63 @@ def comment(schema: dict, path: str, indent: int = 0, commented: bool = False) -
 
 # ---------------------------------------------------------------- scaffold
 
-def files() -> dict[str, str | bytes]:
-    """Scaffold file name (relative, '.j2' removed) -> template text or bytes."""
+LANGUAGES = "languages"  # pipeline/scaffold/languages/: samples.yaml and a folder of Markdown per language
+
+
+def sample_language(language: str) -> str:
+    """The entry of languages/samples.yaml a BCP 47 tag takes its sample
+    from: the tag itself, zh-Hans for zh, zh-CN and zh-SG, else en."""
+    from pipeline.fonts import is_chinese
+
+    known = {k.lower(): k for k in samples()}
+    tag = language.lower()
+    if tag in known:
+        return known[tag]
+    if is_chinese(language) and "zh-hans" in known:
+        return known["zh-hans"]
+    return known.get(tag.split("-")[0], "en")
+
+
+def samples() -> dict[str, dict]:
+    root = resources.files("pipeline").joinpath("scaffold", LANGUAGES)
+    return yaml.safe_load(root.joinpath("samples.yaml").read_text("utf-8"))
+
+
+def files(language: str = "en") -> dict[str, str | bytes]:
+    """Scaffold file name (relative, '.j2' removed) -> template text or
+    bytes; a language's own files (languages/TAG/) replace the English ones."""
     out: dict[str, str | bytes] = {}
     root = resources.files("pipeline").joinpath("scaffold")
 
     def walk(node, prefix=""):
         for child in sorted(node.iterdir(), key=lambda c: c.name):
             if child.is_dir():
-                walk(child, prefix + child.name + "/")
+                if not (prefix == "" and child.name == LANGUAGES):
+                    walk(child, prefix + child.name + "/")
             elif child.name.endswith(".j2"):
                 out[prefix + child.name[:-3]] = child.read_text("utf-8")
             elif not child.name.startswith("."):
                 out[prefix + child.name] = child.read_bytes()
 
     walk(root)
+    own = root.joinpath(LANGUAGES, sample_language(language))
+    if own.is_dir():
+        walk(own)
     return out
 
 
-def render(slug: str, sources: str = "sources", today: dt.date | None = None) -> dict[str, bytes]:
+def render(slug: str, sources: str = "sources", today: dt.date | None = None,
+           language: str = "en") -> dict[str, bytes]:
     """Every file of a new publication, by relative path."""
     today = today or dt.date.today()
     # Markdown's {#id} is not a Jinja comment here
     env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False,
                              comment_start_string="{##", comment_end_string="##}")
     context = dict(slug=slug, title=title_of(slug), sources=sources.rstrip("/"), date=today.isoformat(),
-                   year=today.year, about=lambda path, indent=0, commented=False: comment(schema(), path, indent, commented))
+                   year=today.year, language=language, sample=samples()[sample_language(language)],
+                   about=lambda path, indent=0, commented=False: comment(schema(), path, indent, commented))
     out = {}
-    for name, content in files().items():
+    for name, content in files(language).items():
         if isinstance(content, str):
             out[name] = env.from_string(content).render(**context).encode("utf-8")
         else:
@@ -116,7 +146,7 @@ def render(slug: str, sources: str = "sources", today: dt.date | None = None) ->
     return out
 
 
-def new(slug: str, sources: Path | str = "sources", today: dt.date | None = None) -> Path:
+def new(slug: str, sources: Path | str = "sources", today: dt.date | None = None, language: str = "en") -> Path:
     """Create ``sources/SLUG/``; refuse if it exists (SourceError)."""
     check_slug(slug)
     sources = Path(sources)
@@ -124,7 +154,7 @@ def new(slug: str, sources: Path | str = "sources", today: dt.date | None = None
     if folder.exists() or folder.is_symlink():
         raise SourceError(Problem(folder, "this folder already exists; nothing was written",
                                   "choose another slug, or move the existing folder away first"))
-    content = render(slug, str(sources), today)
+    content = render(slug, str(sources), today, language)
     sources.mkdir(parents=True, exist_ok=True)
     staging = sources / f".{slug}.new"
     shutil.rmtree(staging, ignore_errors=True)

@@ -462,3 +462,18 @@ def test_watch_port_in_use_exits_2(tmp_path):
         r = run("watch", FIXTURE, "--out", tmp_path / "dist", "--port", port, cwd=tmp_path, timeout=60)
     assert r.returncode == 2
     assert f"port {port}" in r.stderr and "--port" in r.stderr
+
+
+def test_new_in_chinese_builds_and_checks_clean(tmp_path):
+    """`pipeline new --language zh-Hans`: the sample is in Chinese, set in
+    the Chinese fonts, with Chinese furniture (issue 13)."""
+    r = run("new", "diaocha", "--language", "zh-Hans", "-q", cwd=tmp_path, timeout=60)
+    assert r.returncode == 0, r.stderr
+    folder = tmp_path / "sources" / "diaocha"
+    assert "language: zh-Hans" in (folder / "publication.yaml").read_text("utf-8")
+    assert (folder / "1-getting-started.md").read_text("utf-8").startswith("# 从这里开始")
+    r = run("build", "sources/diaocha", cwd=tmp_path)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert re.search(r"wrote 3 files .* check passed", r.stdout), r.stdout
+    html = (tmp_path / "dist" / "diaocha" / "diaocha.html").read_text("utf-8")
+    assert '<html lang="zh-Hans"' in html and "目录" in html and '"Noto Serif SC"' in html
