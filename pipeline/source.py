@@ -197,7 +197,11 @@ def _subschema(path: tuple) -> dict:
 
 # ---------------------------------------------------------------- Markdown
 
-_ATX = re.compile(r"^ {0,3}(#{1,6})(?:[ \t]+|$)")
+#: The deepest heading a source may have: every format shows a source
+#: heading one level down (the publication's title is the one h1), and HTML
+#: stops at h6.
+MAX_HEADING_LEVEL = 5
+_ATX = re.compile(r"^ {0,3}(#+)(?:[ \t]+|$)")
 _SETEXT = re.compile(r"^ {0,3}(=+|-+)[ \t]*$")
 _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
 
@@ -322,8 +326,39 @@ _LOADING_ATTRS = {"src", "srcset", "data", "poster", "background", "action", "fo
                   "xlink:href", "lowsrc", "dynsrc", "codebase", "archive", "manifest"}
 #: Attributes whose value is a URL a reader may follow (a javascript: one runs).
 _URL_ATTRS = {"href", "xlink:href", "cite", "longdesc", "usemap"}
-_LOADING_CSS = re.compile(r"url\s*\(|image(-set)?\s*\(|@import|expression\s*\(|\\", re.I)
+#: CSS that makes the reader's browser fetch something: a loading function
+#: (url(), src(), image(), image-set(), cross-fade(), element(), IE's
+#: expression()) or an @import, looked for once CSS escapes and comments are
+#: decoded (``u\\72l(`` is ``url(``).
+_LOADING_CSS = re.compile(r"(url|src|image|image-set|cross-fade|element|expression)\s*\(|@import", re.I)
+_CSS_ESCAPE = re.compile(r"\\(?:([0-9a-fA-F]{1,6})[ \t\n\r\f]?|\r\n|(.))", re.S)
 _RUNNING_SCHEMES = ("javascript:", "vbscript:", "data:")
+#: Formats whose raw blocks and inlines pandoc's HTML-family writers copy
+#: into the HTML verbatim (compared without regard to case, as pandoc does);
+#: raw content for any other format is dropped from the document.
+HTML_FAMILY = frozenset({"html", "html4", "html5", "revealjs", "slidy", "s5", "dzslides", "slideous",
+                         "epub", "epub2", "epub3", "chunkedhtml"})
+#: Where a raw <a href> may lead: a section of the publication or the web,
+#: as a Markdown link may.
+_LINK_OK = re.compile(r"^(#|https?:|mailto:)", re.I)
+
+
+def css_loads(css: str) -> str | None:
+    """The loading function or @import in a piece of CSS, found after its
+    escapes and comments are decoded; None when it loads nothing."""
+    def unescape(m):
+        if m.group(1):
+            code = int(m.group(1), 16)
+            return chr(code) if 0 < code <= 0x10FFFF and not 0xD800 <= code <= 0xDFFF else "\ufffd"
+        return m.group(2) or ""
+    decoded = re.sub(r"/\*.*?(\*/|$)", "", _CSS_ESCAPE.sub(unescape, css), flags=re.S)
+    m = _LOADING_CSS.search(decoded)
+    return None if m is None else m.group(0).replace(" ", "")
+
+
+def raw_is_html(fmt: str) -> bool:
+    """True when pandoc's HTML writer would copy raw content of ``fmt``."""
+    return fmt.lower() in HTML_FAMILY
 
 
 def _scheme_runs(url: str) -> bool:
@@ -340,8 +375,8 @@ def _unsafe_attr(name: str, value: str | None) -> str | None:
         return f"the event handler {name}= would run code"
     if name in _LOADING_ATTRS:
         return f"the attribute {name}= would load a file or page"
-    if name == "style" and _LOADING_CSS.search(value):
-        return "the style= attribute would load a file (url(), image(), @import or escapes)"
+    if name == "style" and css_loads(value):
+        return f"the style= attribute would load a file ({css_loads(value)}…)"
     if name in _URL_ATTRS and _scheme_runs(value):
         return f"{name}= holds a {value.strip().split(':')[0].lower()}: URL, which would run code"
     return None
@@ -360,6 +395,9 @@ class _RawHtml(HTMLParser):
             return  # one message for the element, not one more per attribute
         for name, value in attrs:
             why = _unsafe_attr(name, value)
+            if why is None and name == "href" and (value or "").strip() and not _LINK_OK.match(value.strip()):
+                why = (f"the link href={value.strip()[:60]!r} leads to a file or another scheme, "
+                       "not to a section (#id) or a web address (https:, http:, mailto:)")
             if why:
                 self.found.append((why, name))
 
@@ -598,7 +636,7 @@ def _number_headings(path: Path, text: str, blocks: list, item: _Planned, part_n
     headers = [b for b in blocks if b["t"] == "Header"]
     lines = _heading_lines(text, [" ".join(pandoc.stringify(b["c"][2]).split()) for b in headers])
     entries: list[OutlineEntry] = []
-    counters = [part_no, 0, 0, 0, 0, 0]
+    counters = [part_no] + [0] * (MAX_HEADING_LEVEL - 1)
     previous = 0
     for b, line in zip(headers, lines):
         level, (ident, classes, attrs), inlines = b["c"]
@@ -609,9 +647,15 @@ def _number_headings(path: Path, text: str, blocks: list, item: _Planned, part_n
         if kind == "part" and level == 1 and entries:
             problems.append(Problem(path, "a part file holds only one level-1 heading (the part's title)",
                                     "make this a level-2 heading (##), or move it into a part of its own", line=line))
+        if level > MAX_HEADING_LEVEL:
+            problems.append(Problem(path, f"heading level {level} is deeper than the outputs can show: the publication's "
+                                          f"title takes the first level, so a heading goes down to level {MAX_HEADING_LEVEL} "
+                                          f"({'#' * MAX_HEADING_LEVEL}) at most",
+                                    f"make it a level-{MAX_HEADING_LEVEL} heading ({'#' * MAX_HEADING_LEVEL}), "
+                                    "or a paragraph in bold", line=line))
         previous = level
         number = ""
-        if kind == "part" and "unnumbered" not in classes:
+        if kind == "part" and "unnumbered" not in classes and level <= MAX_HEADING_LEVEL:
             counters[level - 1] += 1 if level > 1 else 0
             for j in range(level, len(counters)):
                 counters[j] = 0
@@ -725,9 +769,9 @@ def _check_targets(root: Path, chapters: list[Chapter], ids: dict, texts: dict[P
                            "link to a section with [text](#section-id), or give a full https:// address", *where)
             elif t in ("RawBlock", "RawInline"):
                 fmt, raw = el["c"]
-                # pandoc's HTML writer copies html/html4/html5 raw content into
-                # the outputs verbatim; other formats are dropped
-                if fmt.lower().startswith(("html", "epub")):
+                # pandoc's HTML-family writers copy raw content for these formats
+                # into the outputs verbatim; any other format is dropped (_decorate)
+                if raw_is_html(fmt) or fmt.lower().startswith(("html", "epub")):
                     for why, needle in unsafe_html(raw):
                         report(f"raw HTML that could run or load something: {why}",
                                "remove it; the outputs carry text and Markdown images only, nothing that runs or loads",
@@ -735,6 +779,22 @@ def _check_targets(root: Path, chapters: list[Chapter], ids: dict, texts: dict[P
 
         pandoc.walk(c.blocks, visit)
     return all_ids
+
+
+def _foreign_raw(el) -> bool:
+    return (isinstance(el, dict) and el.get("t") in ("RawBlock", "RawInline")
+            and not (raw_is_html(el["c"][0]) or el["c"][0].lower().startswith(("html", "epub"))))
+
+
+def _without_foreign_raw(node):
+    """``node`` without raw blocks and inlines for formats other than the
+    HTML family (``{=latex}``, ``{=tex}``, …): they were not checked, and no
+    output may carry them."""
+    if isinstance(node, list):
+        return [_without_foreign_raw(v) for v in node if not _foreign_raw(v)]
+    if isinstance(node, dict):
+        return {k: _without_foreign_raw(v) for k, v in node.items()}
+    return node
 
 
 def _decorate(chapter: Chapter, meta: Metadata) -> None:
@@ -745,7 +805,7 @@ def _decorate(chapter: Chapter, meta: Metadata) -> None:
     """
     out = []
     entries = iter(chapter.headings)
-    for b in chapter.blocks:
+    for b in _without_foreign_raw(chapter.blocks):
         if b["t"] == "Header":
             entry = next(entries)
             level, (ident, classes, attrs), inlines = b["c"]
