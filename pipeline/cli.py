@@ -315,6 +315,26 @@ def _authoring_commands(sub) -> None:
     _common(n)
     n.set_defaults(func=cmd_new)
 
+    im = command("import", "make a publication folder from an existing Markdown document or mdBook",
+                 "Make sources/<slug>/ from an existing document: one Markdown file (split at its top-level "
+                 "headings; a single title heading becomes the title), a folder of Markdown chapters (in the order "
+                 "their names give, README.md or index.md first), or an mdBook (SUMMARY.md, in the folder or its "
+                 "src/). Writes publication.yaml from what it finds and converts what the build needs: links "
+                 "between the files become links to sections, <img> becomes Markdown images, HTML comments are "
+                 "dropped, mdBook includes are resolved; images are copied. Each change is printed with its file "
+                 "and line. An existing folder is never overwritten.",
+                 """\
+                 python -m pipeline import ~/notes/handbook.md
+                 python -m pipeline import ~/src/my-book --slug my-book --sources ~/writing""")
+    im.add_argument("path", type=Path, metavar="PATH",
+                    help="a Markdown file, a folder of Markdown files, or an mdBook's folder (or its SUMMARY.md)")
+    im.add_argument("--slug", type=_slug, metavar="S",
+                    help="the new folder's name (default: made from the title)")
+    im.add_argument("--sources", type=Path, default=Path("sources"), metavar="DIR",
+                    help="where publication folders live (default: sources/)")
+    _common(im)
+    im.set_defaults(func=cmd_import)
+
     pv = command("preview", "PNG pictures of the PDF's first pages and a contact sheet",
                  "Render the first pages of <out>/<slug>/<slug>.pdf as PNG images and lay them out on a contact "
                  "sheet, in <out>/<slug>/preview/. Builds first when the PDF is missing or older than its source.",
@@ -391,6 +411,23 @@ def cmd_new(args) -> int:
         me = "pipeline" if Path(sys.argv[0]).name == "pipeline" else "python -m pipeline"  # as the user typed it
         print(f"next:\n  {me} watch {folder}    # rebuild on save, see it in the browser\n"
               f"  {me} build {folder}    # PDF, EPUB and HTML in dist/{args.slug}/, checked")
+    return EXIT_OK
+
+
+def cmd_import(args) -> int:
+    from pipeline.importer import import_document, summarise
+
+    result = import_document(args.path, args.sources, args.slug)
+    if not args.quiet:
+        for line in summarise(result.changes, verbose=args.verbose):
+            print(line)
+        n = len(result.changes)
+        print(f"imported {args.path} ({result.kind}) into {result.folder}/: "
+              f"{len(result.files)} files, {n} change{'s' if n != 1 else ''}")
+        for note in result.notes:
+            print(f"  {note}")
+        me = "pipeline" if Path(sys.argv[0]).name == "pipeline" else "python -m pipeline"
+        print(f"next:\n  {me} build {result.folder}")
     return EXIT_OK
 
 
