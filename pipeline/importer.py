@@ -93,18 +93,23 @@ class Imported:
 
 
 def summarise(changes: list[Change], verbose: bool = False) -> list[str]:
-    """One line per change; a kind with more than SUMMARY_AFTER changes shows
-    its first few and a count of the rest (all of them with ``verbose``)."""
-    by_kind: dict[str, list[Change]] = {}
+    """One line per change, file by file in line order; a kind with more than
+    SUMMARY_AFTER changes shows its first five and then a count of the rest
+    (all of them with ``verbose``)."""
+    files = list(dict.fromkeys(c.file for c in changes))
+    ordered = sorted(changes, key=lambda c: (files.index(c.file), c.line or 0))
+    count: dict[str, int] = {}
     for c in changes:
-        by_kind.setdefault(c.kind, []).append(c)
+        count[c.kind] = count.get(c.kind, 0) + 1
+    shown: dict[str, int] = {}
     out: list[str] = []
-    for kind, items in by_kind.items():
-        shown = items if verbose or len(items) <= SUMMARY_AFTER else items[:5]
-        out += [str(c) for c in shown]
-        if len(shown) < len(items):
-            out.append(f"  … and {len(items) - len(shown)} more changes of this kind ({kind}); "
-                       f"--verbose lists every one")
+    for c in ordered:
+        shown[c.kind] = shown.get(c.kind, 0) + 1
+        if verbose or count[c.kind] <= SUMMARY_AFTER or shown[c.kind] <= 5:
+            out.append(str(c))
+    for kind, n in count.items():
+        if not verbose and n > SUMMARY_AFTER:
+            out.append(f"  … and {n - 5} more changes of this kind ({kind}); --verbose lists every one")
     return out
 
 

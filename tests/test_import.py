@@ -397,3 +397,33 @@ def test_non_latin_text_gets_its_language(tmp_path):
     r = run("import", "a.md", "--slug", "jiaocheng", "--sources", "out", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     assert yaml.safe_load((tmp_path / "out" / "jiaocheng" / "publication.yaml").read_text())["language"] == "zh"
+
+
+# ------------------------------------------------------------ the README
+
+def test_the_readmes_example_works_as_written(tmp_path):
+    """The README's handbook.md, imported: the command prints what the README
+    shows (a '…' stands for what depends on the day), and the folder builds
+    and checks clean, as the README says."""
+    from pipeline.build import build
+
+    readme = (ROOT / "README.md").read_text("utf-8")
+    section = readme.split("## Bringing an existing document", 1)[1]
+    source = re.search(r"```markdown\n(.*?)```", section, re.S).group(1)
+    console = re.search(r"```console\n(.*?)```", section, re.S).group(1).splitlines()
+    assert console[0] == "$ pipeline import handbook.md"
+    write(tmp_path, {"handbook.md": source, "images/map.png": (ROOT / "docs" / "images" / "page-01.png").read_bytes()})
+    env = {k: v for k, v in os.environ.items() if k not in ("CI", "PYTHONPATH", "SOURCE_DATE_EPOCH")}
+    env["PYTHONPATH"] = str(ROOT)
+    r = subprocess.run([sys.executable, "-m", "pipeline", "import", "handbook.md"], cwd=tmp_path, env=env,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    shown = [line.replace("pipeline ", "python -m pipeline ", 1) if line.startswith("  pipeline ") else line
+             for line in console[1:console.index("$ pipeline build sources/the-handbook")]]
+    got = r.stdout.splitlines()
+    assert len(got) == len(shown), r.stdout
+    for want, line in zip(shown, got):
+        pattern = ".*".join(re.escape(part) for part in want.split("…"))
+        assert re.fullmatch(pattern, line), (want, line)
+    built = build(tmp_path / "sources" / "the-handbook", tmp_path / "dist")
+    assert built.check.ok
