@@ -46,6 +46,7 @@ from pathlib import Path
 from pipeline import pandoc
 from pipeline.errors import Problem, SourceError, shown_path
 from pipeline.scaffold import MAX_SLUG, check_slug
+from pipeline.source import MAX_HEADING_LEVEL
 
 MARKDOWN_SUFFIXES = (".md", ".markdown", ".mdown", ".mkd")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".svg", ".webp")
@@ -784,7 +785,7 @@ class _Converter:
                         count1 += 1
                         if count1 > 1:
                             level = 2
-                    level = max(1, min(level, previous + 1, 6))
+                    level = max(1, min(level, previous + 1, MAX_HEADING_LEVEL))
                     if u.kind == "part" and previous == 0 and level != 1:
                         level = 1
                     h.new_level = level
@@ -792,7 +793,8 @@ class _Converter:
                     if level != h.level + p.shift and level != h.level:
                         self.note(p, h.start, "heading", f"heading '{_plain_md(h.raw)[:50]}' made level {level} "
                                   f"(was {h.level}{f', {h.level + p.shift} after the move' if p.shift else ''}): "
-                                  f"no level may be skipped, and a part has one level-1 heading")
+                                  f"no level may be skipped, a part has one level-1 heading, "
+                                  f"and {MAX_HEADING_LEVEL} is the deepest")
         moved = {}
         for u in self.units:
             for p in u.pieces:

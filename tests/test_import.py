@@ -427,3 +427,15 @@ def test_the_readmes_example_works_as_written(tmp_path):
         assert re.fullmatch(pattern, line), (want, line)
     built = build(tmp_path / "sources" / "the-handbook", tmp_path / "dist")
     assert built.check.ok
+
+
+def test_headings_deeper_than_the_outputs_show_are_brought_up(tmp_path):
+    from pipeline import source
+
+    text = "# A\n\ntext\n\n## B\n\n### C\n\n#### D\n\n##### E\n\n###### F\n\ndeep\n\n# G\n\nmore\n"
+    write(tmp_path, {"a.md": text})
+    r = run("import", "a.md", "--slug", "deep", "--sources", "out", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "##### F\n" in (tmp_path / "out" / "deep" / "01-a.md").read_text()
+    assert "a.md:13: heading 'F' made level 5 (was 6)" in r.stdout
+    source.load(tmp_path / "out" / "deep")  # the source check accepts it
