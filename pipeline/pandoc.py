@@ -58,11 +58,25 @@ def parse_markdown(texts: list[str]) -> tuple[list[int], list[list[Any]]]:
 
     Returns pandoc's API version and, for each text, its list of blocks.
     """
+    api, blocks, _renamed = parse_publication(texts)
+    return api, blocks
+
+
+def parse_publication(texts: list[str]) -> tuple[list[int], list[list[Any]], list[dict[str, str]]]:
+    """Parse a publication's Markdown texts, in reading order, in one pandoc
+    process (lua/parse.lua says what it does across the files).
+
+    Returns pandoc's API version, each text's blocks, and for each text the
+    heading ids that were numbered on because an earlier file had them
+    (the id pandoc made -> the id the heading has).
+    """
     script = resources.files("pipeline").joinpath("lua/parse.lua")
     with resources.as_file(script) as path:
         out = _run(["lua", str(path)], json.dumps(texts), "parsing Markdown")
     doc = json.loads(out)
-    return doc["pandoc-api-version"], [div["c"][1] for div in doc["blocks"]]
+    divs = doc["blocks"]
+    renamed = [json.loads(dict(div["c"][0][2]).get("renamed", "{}")) for div in divs]
+    return doc["pandoc-api-version"], [div["c"][1] for div in divs], renamed
 
 
 def write_html(api_version: list[int], blocks: list[Any]) -> str:

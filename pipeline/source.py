@@ -413,6 +413,44 @@ def unsafe_html(raw: str) -> list[tuple[str, str]]:
     return parser.found
 
 
+#: The elements of HTML5 (WHATWG): raw HTML may use these and no others.
+#: Obsolete ones (<center>, <font>, <listing>, ...) and made-up ones are
+#: refused with file:line here rather than by a validator, later, with a
+#: line of an output.
+HTML_ELEMENTS = frozenset("""
+a abbr address area article aside audio b bdi bdo blockquote br button canvas caption cite code col colgroup data
+datalist dd del details dfn dialog div dl dt em fieldset figcaption figure footer h1 h2 h3 h4 h5 h6 header hgroup hr
+i img input ins kbd label legend li main map mark math menu meter nav ol optgroup option output p picture pre
+progress q rp rt ruby s samp search section select slot small source span strong sub summary sup table tbody td
+textarea tfoot th thead time tr track u ul var video wbr
+""".split()) | _ACTIVE_TAGS  # those are refused above, with their own message
+#: Presentational attributes HTML5 made obsolete, which READMEs written for
+#: GitHub still use (<p align="center">): dropped, the stylesheets lay out.
+_OBSOLETE_ATTRS = ("align", "valign", "bgcolor", "cellpadding", "cellspacing", "hspace", "vspace", "clear",
+                   "nowrap", "frame", "rules", "charoff", "char")
+_OBSOLETE_ATTR = re.compile(r"""\s+(?:%s)(?:\s*=\s*(?:"[^"]*"|'[^']*'|[^\s"'=<>`]+))?(?=[\s/>]|$)"""
+                            % "|".join(_OBSOLETE_ATTRS), re.I)
+_TAG = re.compile(r"""<([A-Za-z][A-Za-z0-9-]*)((?:\s+[^\s"'<>/=]+(?:\s*=\s*(?:"[^"]*"|'[^']*'|[^\s"'=<>`]+))?)*)(\s*/?)>""")
+
+
+def clean_html(raw: str) -> tuple[str, list[str]]:
+    """Raw HTML as the outputs get it, and the tags in it that are not
+    HTML5 elements. Obsolete presentational attributes are dropped;
+    ``<details>`` is always open (a printed page cannot open it)."""
+    unknown: list[str] = []
+
+    def tag(m: re.Match) -> str:
+        name, attrs, slash = m.group(1), m.group(2), m.group(3)
+        if name.lower() not in HTML_ELEMENTS and name not in unknown:
+            unknown.append(name)
+        attrs = _OBSOLETE_ATTR.sub("", attrs)
+        if name.lower() == "details" and not re.search(r"\sopen\b", attrs, re.I):
+            attrs += " open"
+        return f"<{name}{attrs}{slash}>"
+
+    return _TAG.sub(tag, raw), unknown
+
+
 # ---------------------------------------------------------------- load
 
 @dataclass
@@ -498,7 +536,8 @@ def load(folder: Path | str) -> Publication:
             continue
         read.append((item, path, text))
 
-    api_version, parsed = pandoc.parse_markdown([text for _, _, text in read]) if read else ([], [])
+    api_version, parsed, renamed = pandoc.parse_publication([text for _, _, text in read]) if read else ([], [], [])
+    renamed_in = {path: r for (_, path, _), r in zip(read, renamed)}
 
     # headings: levels, numbers, ids, part titles
     chapters: list[Chapter] = []
@@ -529,7 +568,8 @@ def load(folder: Path | str) -> Publication:
         chapters.append(Chapter(item.kind, path, blocks, chapter_id, entries))
 
     assets: dict[str, Path] = {}
-    _check_targets(root, chapters, ids, texts, assets, problems)
+    _check_targets(root, chapters, ids, texts, assets, problems, renamed_in)
+    _check_references(chapters, texts, problems)
     kf = data.get("key_figures")
     after = kf.get("after") if isinstance(kf, dict) else None
     if isinstance(after, str) and after and chapters and after not in ids:
@@ -695,20 +735,51 @@ def _attr(el: dict) -> list | None:
 
 
 def _check_targets(root: Path, chapters: list[Chapter], ids: dict, texts: dict[Path, str],
-                   assets: dict[str, Path], problems: list[Problem]) -> set[str]:
+                   assets: dict[str, Path], problems: list[Problem],
+                   renamed: dict[Path, dict[str, str]] | None = None) -> set[str]:
     """Images must be files inside the folder, never fetched from elsewhere;
-    links must point at a section that exists or at the web; raw HTML and
-    attributes may not run or load anything. Fills ``assets`` (image
-    target -> file) and returns every id in the document."""
+    links must point at a section that exists or at the web; a link to
+    another chapter's file (``other.md#section``) becomes a link to that
+    section; raw HTML and attributes may not run or load anything. Fills
+    ``assets`` (image target -> file) and returns every id in the
+    document."""
     all_ids = set(ids)
-
-    def collect(el):
-        attr = _attr(el)
-        if attr and attr[0]:
-            all_ids.add(attr[0])
+    renamed = renamed or {}
+    ids_in: dict[Path, set[str]] = {}
 
     for c in chapters:
+        mine = ids_in.setdefault(c.source, set())
+
+        def collect(el, mine=mine):
+            attr = _attr(el)
+            if attr and attr[0]:
+                all_ids.add(attr[0])
+                mine.add(attr[0])
+
         pandoc.walk(c.blocks, collect)
+    by_file = {c.source: c for c in chapters}
+
+    def chapter_link(c: Chapter, target: str) -> tuple[str | None, str | None]:
+        """(#id, None) for a link to a file of the publication (and maybe a
+        section in it), else (None, why not)."""
+        name, _, frag = target.partition("#")
+        try:
+            path = _inside(root, str((c.source.parent / unquote(name)).relative_to(root))) if name else None
+        except ValueError:  # an absolute path
+            return None, None
+        other = by_file.get(path) if path else None
+        if other is None and path is not None and path.suffix.lower() in (".html", ".htm"):
+            other = by_file.get(path.with_suffix(".md"))  # an mdBook link names the page made from x.md
+        if other is None:
+            return None, None
+        if not frag:
+            first = other.headings[0].id if other.headings else None
+            return ("#" + first, None) if first else (None, f"{name} has no heading to link to")
+        frag = unquote(frag)
+        frag = renamed.get(other.source, {}).get(frag, frag)
+        if frag in ids_in.get(other.source, ()):
+            return "#" + frag, None
+        return None, f"{name} has no section with the id '{frag}'"
 
     for c in chapters:
         finder = _Finder(texts[c.source])
@@ -730,6 +801,11 @@ def _check_targets(root: Path, chapters: list[Chapter], ids: dict, texts: dict[P
             if t == "Image":
                 target = el["c"][2][0]
                 where = (("](", target), ("<", target), ("", target))
+                if not pandoc.stringify(el["c"][1]).strip() and not dict(el["c"][0][2]).get("alt", "").strip():
+                    report(f"the image '{target[:80]}' has no text saying what it shows",
+                           "write it between the brackets, ![A chart of the yearly totals.](figures/chart.png) "
+                           "(or alt=\"...\" in <img>): the tagged PDF needs a description of every image, "
+                           "and an image alone in its paragraph is a figure, which needs a caption", *where)
                 scheme = re.match(r"^([A-Za-z][A-Za-z0-9+.-]*):", target)
                 if scheme and scheme.group(1).lower() == "file":
                     report(f"image '{target}' is a file: URL, which may point anywhere on this computer",
@@ -765,8 +841,20 @@ def _check_targets(root: Path, chapters: list[Chapter], ids: dict, texts: dict[P
                     report(f"link to a {target.split(':')[0].strip().lower()}: URL, which would run code or load a page: {target[:60]!r}",
                            "remove the link; link to a section with [text](#section-id) or to a web page with https://", *where)
                 else:
-                    report(f"link target '{target}' is neither a section (#id) nor a web address",
-                           "link to a section with [text](#section-id), or give a full https:// address", *where)
+                    internal, why = (None, None) if re.match(r"^[A-Za-z][A-Za-z0-9+.-]*:", target) else chapter_link(c, target)
+                    if internal:
+                        el["c"][2][0] = internal
+                    elif why:
+                        report(f"link to '{target}', but {why}",
+                               "link to one of its sections with [text](file.md#section-id), or to the file alone", *where)
+                    else:
+                        frag = unquote(target.partition("#")[2])
+                        hint = ("it is not one of the chapter files publication.yaml lists: list it there, or link to "
+                                "its web address (https://...), or to a section with [text](#section-id)")
+                        if frag and frag in all_ids:
+                            hint = f"this publication has a section '#{frag}': link to it with [text](#{frag})"
+                        report(f"link target '{target}' is not a file of this publication, a section (#id) or a web address",
+                               hint, *where)
             elif t in ("RawBlock", "RawInline"):
                 fmt, raw = el["c"]
                 # pandoc's HTML-family writers copy raw content for these formats
@@ -776,6 +864,13 @@ def _check_targets(root: Path, chapters: list[Chapter], ids: dict, texts: dict[P
                         report(f"raw HTML that could run or load something: {why}",
                                "remove it; the outputs carry text and Markdown images only, nothing that runs or loads",
                                ("", needle), raw=raw)
+                    cleaned, unknown = clean_html(raw)
+                    el["c"][1] = cleaned
+                    for tag in unknown:
+                        report(f"<{tag}> is not an HTML element: pandoc would copy it into the outputs, which the "
+                               "validators then refuse",
+                               "write it in Markdown instead (a fenced div `::: name` ... `:::` for a block, "
+                               "[text]{.name} for a phrase), or remove the tags", ("", f"<{tag}"), raw=raw)
 
         pandoc.walk(c.blocks, visit)
     return all_ids
@@ -795,6 +890,70 @@ def _without_foreign_raw(node):
     if isinstance(node, dict):
         return {k: _without_foreign_raw(v) for k, v in node.items()}
     return node
+
+
+_INLINE_TEXT = {"Str": lambda c: c, "Space": lambda c: " ", "SoftBreak": lambda c: " "}
+_FULL_REFERENCE = re.compile(r"\[([^\[\]\x00]+)\]\[([^\[\]\x00]*)\]")
+_SHORTCUT = re.compile(r"(?<![\]\w])\[([^\[\]\x00]+)\](?![\[(:])")
+_DEFINITION = re.compile(r"^ {0,3}\[([^\]]+)\]:", re.M)
+
+
+def _check_references(chapters: list[Chapter], texts: dict[Path, str], problems: list[Problem]) -> None:
+    """A reference link pandoc could not resolve prints as its literal text
+    ([text][label]); so would a note whose text is missing ([^1]). Both are
+    refused, and so is a [label] that nearly names a heading or a link
+    definition (a typo); other brackets in prose ([sic]) are text."""
+    written: dict[str, str] = {}  # folded label -> as written
+    for text in texts.values():
+        for m in _DEFINITION.findall(text):
+            written.setdefault(" ".join(m.lower().split()), m)
+    for e in (e for c in chapters for e in c.headings):
+        written.setdefault(" ".join(e.title.lower().split()), e.title)
+    labels = sorted(written)
+
+    for c in chapters:
+        finder = _Finder(texts[c.source])
+
+        def report(message, hint, needle, c=c, finder=finder):
+            line, column = finder.find(("", needle))
+            problems.append(Problem(c.source, message, hint, line=line, column=column))
+
+        def runs(el):
+            # each list of inlines, as the text a reader sees; code, maths and
+            # nested elements are a \x00 (they hold no unresolved reference of
+            # this list's own)
+            c = el.get("c")
+            if not isinstance(c, list):
+                return
+            for v in (c, *c):
+                if isinstance(v, list) and v and all(isinstance(x, dict) and x.get("t") in _INLINE_KINDS for x in v):
+                    yield "".join(_INLINE_TEXT.get(x["t"], lambda c: "\x00")(x.get("c")) for x in v)
+
+        def visit(el):
+            for run in runs(el):
+                for m in _FULL_REFERENCE.finditer(run):
+                    label = m.group(2) or m.group(1)
+                    report(f"the reference link {m.group(0)!r} has no definition: it would print as it is written",
+                           f"define it on a line of its own, [{label}]: https://... or [{label}]: #section-id, "
+                           "in any chapter file", m.group(0))
+                for m in _SHORTCUT.finditer(run):
+                    label = " ".join(m.group(1).lower().split())
+                    if label.startswith("^"):
+                        report(f"the note [{m.group(1)}] has no text: it would print as it is written",
+                               f"add its text on a line of its own: [{m.group(1)}]: The note.", m.group(0))
+                        continue
+                    near = difflib.get_close_matches(label, labels, n=1, cutoff=0.85) if len(label) >= 4 else []
+                    if near and near[0] != label:
+                        report(f"[{m.group(1)}] is not a heading or a link definition, and would print as it is written",
+                               f"did you mean [{written[near[0]]}]? (to keep the brackets as text, write \\[{m.group(1)}\\])",
+                               m.group(0))
+
+        pandoc.walk(c.blocks, visit)
+
+
+_INLINE_KINDS = {"Str", "Space", "SoftBreak", "LineBreak", "Emph", "Strong", "Strikeout", "Superscript",
+                 "Subscript", "SmallCaps", "Underline", "Quoted", "Cite", "Code", "Math", "RawInline", "Link",
+                 "Image", "Note", "Span"}
 
 
 def _decorate(chapter: Chapter, meta: Metadata) -> None:

@@ -49,6 +49,11 @@ def render(pub: Publication, body: Body, design: Design) -> bytes:
         href = f"text/{n:02d}-{c.id}.xhtml"
         for h in c.headings:
             where[h.id] = href
+        # and every other id a link may name ([x]{#id}, <a id="x">, a figure)
+        for node in el.iter():
+            ident = node.get("id") if isinstance(node.tag, str) else None
+            if ident and ident not in where:
+                where[ident] = href
         trees.append((href, c.title or meta.title, el))
     # links between chapters must name the document that holds the target
     for n, (href, title, el) in enumerate(trees, 1):

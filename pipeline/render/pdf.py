@@ -7,6 +7,7 @@ import gc
 import hashlib
 import io
 import logging
+import re
 from pathlib import Path
 from typing import Sequence
 
@@ -233,7 +234,9 @@ def render(pub: Publication, body: Body, design: Design, variant: str | None = "
             data = document.write_pdf(finisher=_associated_files_once if is_pdf_a(variant) else None, **options)
     finally:
         logger.removeHandler(handler)
-    problems = fetcher.refused + handler.messages
+    # a message names an image by its data: URI, megabytes long: never print one
+    problems = [re.sub(r"data:[^\s\"']{40,}", lambda m: m.group(0)[:30] + "…", p)
+                for p in fetcher.refused + handler.messages]
     if problems:
         raise BuildError("WeasyPrint reported problems while laying out the PDF:\n  " + "\n  ".join(dict.fromkeys(problems)))
     return data
