@@ -801,11 +801,7 @@ def _check_targets(root: Path, chapters: list[Chapter], ids: dict, texts: dict[P
             if t == "Image":
                 target = el["c"][2][0]
                 where = (("](", target), ("<", target), ("", target))
-                if not pandoc.stringify(el["c"][1]).strip() and not dict(el["c"][0][2]).get("alt", "").strip():
-                    report(f"the image '{target[:80]}' has no text saying what it shows",
-                           "write it between the brackets, ![A chart of the yearly totals.](figures/chart.png) "
-                           "(or alt=\"...\" in <img>): the tagged PDF needs a description of every image, "
-                           "and an image alone in its paragraph is a figure, which needs a caption", *where)
+                no_alt = not pandoc.stringify(el["c"][1]).strip() and not dict(el["c"][0][2]).get("alt", "").strip()
                 scheme = re.match(r"^([A-Za-z][A-Za-z0-9+.-]*):", target)
                 if scheme and scheme.group(1).lower() == "file":
                     report(f"image '{target}' is a file: URL, which may point anywhere on this computer",
@@ -826,6 +822,11 @@ def _check_targets(root: Path, chapters: list[Chapter], ids: dict, texts: dict[P
                                f"add {unquote(target)} to the publication folder or correct the path", *where)
                     else:
                         assets[target] = path
+                        if no_alt:
+                            report(f"the image '{target[:80]}' has no text saying what it shows",
+                                   "write it between the brackets, ![A chart of the yearly totals.](figures/chart.png) "
+                                   "(or alt=\"...\" in <img>): the tagged PDF needs a description of every image, "
+                                   "and an image alone in its paragraph is a figure, which needs a caption", *where)
             elif t == "Link":
                 target = el["c"][2][0]
                 where = (("](", target), ("<", target), ("", target))
@@ -855,6 +856,15 @@ def _check_targets(root: Path, chapters: list[Chapter], ids: dict, texts: dict[P
                             hint = f"this publication has a section '#{frag}': link to it with [text](#{frag})"
                         report(f"link target '{target}' is not a file of this publication, a section (#id) or a web address",
                                hint, *where)
+            elif t == "Cite" and any(ci["citationMode"]["t"] != "AuthorInText" for ci in el["c"][0]):
+                written = pandoc.stringify(el["c"][1])
+                report(f"the citation {written[:60]!r} needs a bibliography, which a publication does not have",
+                       "write the reference out, e.g. (Doe 1999, p. 33), and list the works in a chapter of their own",
+                       ("", written), ("", "[@"))
+            elif t == "Str" and _TEX_COMMAND.match(el["c"]):
+                report(f"raw TeX ({el['c'][:40]}) is not read: it would print as it is written",
+                       "remove it, or write what it means in Markdown (the PDF breaks pages by itself; "
+                       "a table, list or emphasis has a Markdown form)", ("", el["c"]))
             elif t in ("RawBlock", "RawInline"):
                 fmt, raw = el["c"]
                 # pandoc's HTML-family writers copy raw content for these formats
@@ -892,6 +902,8 @@ def _without_foreign_raw(node):
     return node
 
 
+#: A TeX command at the start of a word, as pandoc leaves it with raw_tex off
+_TEX_COMMAND = re.compile(r"^\\(?:[A-Za-z]{2,}|\[|\(|begin|end)(?:\{|\[|$)")
 _INLINE_TEXT = {"Str": lambda c: c, "Space": lambda c: " ", "SoftBreak": lambda c: " "}
 _FULL_REFERENCE = re.compile(r"\[([^\[\]\x00]+)\]\[([^\[\]\x00]*)\]")
 _SHORTCUT = re.compile(r"(?<![\]\w])\[([^\[\]\x00]+)\](?![\[(:])")

@@ -111,7 +111,9 @@ local function raw_inlines(inlines)
       elseif single_tag(raw, 'a') then
         local attrs = single_tag(raw, 'a')
         local id = attr_value(' ' .. attrs, 'id') or attr_value(' ' .. attrs, 'name')
+        -- only anchors: <a href> stays raw HTML, for the source check to judge
         local href = attr_value(' ' .. attrs, 'href')
+        if href or attrs:lower():find('href') then id = nil end
         -- find the matching </a> among the following inlines
         local close
         for j = i + 1, #inlines do
@@ -121,15 +123,10 @@ local function raw_inlines(inlines)
             break  -- any other raw HTML in between: leave it as it is
           end
         end
-        if close and (id or href) then
+        if close and id and not id:find('[&<>"\']') then
           local content = pandoc.Inlines{}
           for j = i + 1, close - 1 do content:insert(inlines[j]) end
-          local attr = pandoc.Attr(id or '', {}, {})
-          if href then
-            out:insert(pandoc.Link(content, href, attr_value(' ' .. attrs, 'title') or '', attr))
-          else
-            out:insert(pandoc.Span(content, attr))
-          end
+          out:insert(pandoc.Span(content, pandoc.Attr(id, {}, {})))
           i = close
           handled = true
         end
@@ -186,6 +183,27 @@ local function carry_anchors(blocks)
   return out
 end
 
+-- ------------------------------------------------------- GitHub alerts
+
+local ALERTS = {NOTE = 'Note', TIP = 'Tip', IMPORTANT = 'Important', WARNING = 'Warning', CAUTION = 'Caution'}
+
+local function alert(quote)
+  -- > [!NOTE] ... : a quote that begins with its label, kept as a quote
+  -- (every format styles those) in a div naming its kind
+  local first = quote.content[1]
+  if not first or (first.t ~= 'Para' and first.t ~= 'Plain') then return nil end
+  local head = first.content[1]
+  local kind = head and head.t == 'Str' and head.text:match('^%[!(%u+)%]$')
+  if not kind or not ALERTS[kind] then return nil end
+  local rest = pandoc.Inlines{}
+  for j = 2, #first.content do rest:insert(first.content[j]) end
+  while #rest > 0 and (rest[1].t == 'SoftBreak' or rest[1].t == 'LineBreak' or rest[1].t == 'Space') do rest:remove(1) end
+  local blocks = pandoc.Blocks{pandoc.Para({pandoc.Strong({pandoc.Str(ALERTS[kind])})})}
+  if #rest > 0 then blocks:insert(pandoc.Para(rest)) end
+  for j = 2, #quote.content do blocks:insert(quote.content[j]) end
+  return pandoc.Div({pandoc.BlockQuote(blocks)}, pandoc.Attr('', {'alert', 'alert-' .. kind:lower()}, {}))
+end
+
 local function clean_raw(doc)
   doc = doc:walk({
     Inlines = raw_inlines,
@@ -196,7 +214,7 @@ local function clean_raw(doc)
       if raw ~= el.text then el.text = raw; return el end
     end,
   })
-  return doc:walk({ Blocks = carry_anchors })
+  return doc:walk({ BlockQuote = alert }):walk({ Blocks = carry_anchors })
 end
 
 -- ------------------------------------------------------- headings out of the outline
