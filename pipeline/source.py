@@ -926,8 +926,10 @@ def _check_references(chapters: list[Chapter], texts: dict[Path, str], problems:
     for c in chapters:
         finder = _Finder(texts[c.source])
 
-        def report(message, hint, needle, c=c, finder=finder):
-            line, column = finder.find(("", needle))
+        def report(message, hint, *needles, c=c, finder=finder):
+            # the text as written may differ from the text read (quotes made
+            # curly, a line break): the label alone finds it then
+            line, column = finder.find(*(("", n) for n in needles))
             problems.append(Problem(c.source, message, hint, line=line, column=column))
 
         def runs(el):
@@ -947,7 +949,7 @@ def _check_references(chapters: list[Chapter], texts: dict[Path, str], problems:
                     label = m.group(2) or m.group(1)
                     report(f"the reference link {m.group(0)!r} has no definition: it would print as it is written",
                            f"define it on a line of its own, [{label}]: https://... or [{label}]: #section-id, "
-                           "in any chapter file", m.group(0))
+                           "in any chapter file", m.group(0), f"][{m.group(2)}]" if m.group(2) else "", f"[{label}]")
                 for m in _SHORTCUT.finditer(run):
                     label = " ".join(m.group(1).lower().split())
                     if label.startswith("^"):
