@@ -8,8 +8,27 @@ prints or exits.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
+
+#: A data: URI (an image embedded in the HTML page or handed to WeasyPrint).
+_DATA_URI = re.compile(r"data:([\w.+-]+/[\w.+-]+)?[^\s\"'”’<>)]{40,}", re.I)
+#: What one message may take at most: a line, not a page.
+MESSAGE_LIMIT = 600
+
+
+def one_line(text: str, limit: int = MESSAGE_LIMIT) -> str:
+    """``text`` fit for one message: on one line, every data: URI in it
+    replaced by its type and size ("data:image/png, 3.5 MB"), and at most
+    ``limit`` characters."""
+    def uri(m: re.Match) -> str:
+        size = len(m.group(0))
+        amount = f"{size / 1e6:.1f} MB" if size >= 1e6 else f"{size / 1e3:.0f} kB" if size >= 1e3 else f"{size} bytes"
+        return f"data:{m.group(1) or ''}, {amount}"
+
+    text = " ".join(_DATA_URI.sub(uri, text).split())
+    return text if len(text) <= limit else text[:limit - 1].rstrip() + "…"
 
 
 def shown_path(path: Path) -> str:

@@ -11,6 +11,8 @@ import re
 import unicodedata
 from dataclasses import asdict, dataclass, field
 
+from pipeline.errors import one_line
+
 
 @dataclass
 class Entry:
@@ -64,6 +66,10 @@ class Finding:
     format: str
     kind: str  # outline | contents | text | structure | conformance
     message: str
+
+    def __post_init__(self) -> None:
+        # whatever a reader, the comparison or a validator says: one line, no data: URIs
+        self.message = one_line(self.message)
 
     def __str__(self) -> str:
         return f"{self.format}: {self.message}"

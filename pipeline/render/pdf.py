@@ -13,10 +13,11 @@ from typing import Sequence
 
 from lxml import etree
 
-from pipeline.errors import BuildError
+from pipeline.errors import BuildError, one_line, shown_path
 from pipeline.model import Publication
 from pipeline.render.common import (
-    Body, Design, RefusedFetch, allowed_file, build_time, font_dirs, serialise, source_date_epoch, style_tokens,
+    Body, Design, RefusedFetch, allowed_file, build_time, data_uri, font_dirs, serialise, source_date_epoch,
+    style_tokens,
 )
 from pipeline.render.linebreak import strict_breaks
 from pipeline.render.maths import draw_maths
@@ -238,5 +239,34 @@ def render(pub: Publication, body: Body, design: Design, variant: str | None = "
     problems = [re.sub(r"data:[^\s\"']{40,}", lambda m: m.group(0)[:30] + "…", p)
                 for p in fetcher.refused + handler.messages]
     if problems:
-        raise BuildError("WeasyPrint reported problems while laying out the PDF:\n  " + "\n  ".join(dict.fromkeys(problems)))
+        problems = [_named_images(m, pub, body) for m in dict.fromkeys(problems)]
+        raise BuildError("WeasyPrint reported problems while laying out the PDF:\n  " + "\n  ".join(problems))
     return data
+
+
+def _named_images(message: str, pub: Publication, body: Body) -> str:
+    """A WeasyPrint message as one line, an embedded image in it named by
+    its file and the place the source shows it, never by its data: URI
+    (megabytes of base64 on the terminal)."""
+    if "data:" in message:
+        for name, data in body.images.items():
+            uri = data_uri(name, data)
+            if uri in message:
+                place = _place(pub, name)
+                message = (f"{place}: " if place else "") + message.replace(uri, name)
+                if "has no required alt description" in message:
+                    message += f"; write what it shows between the brackets: ![What it shows]({name})"
+    return one_line(message)
+
+
+def _place(pub: Publication, target: str) -> str:
+    """file:line where a chapter first refers to ``target``, or ''."""
+    for c in pub.chapters:
+        try:
+            text = Path(c.source).read_text("utf-8")
+        except OSError:
+            continue
+        i = text.find(target)
+        if i >= 0:
+            return f"{shown_path(c.source)}:{text.count(chr(10), 0, i) + 1}"
+    return ""
