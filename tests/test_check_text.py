@@ -196,3 +196,40 @@ def test_dollars_that_are_not_maths():
     pandoc.walk(blocks, lambda el: kinds.add(el["t"]))
     assert "Math" not in kinds
     assert strict(pandoc.text_blocks(blocks)[0]) == strict("Set $HOME and $PATH before you start; it costs $5 or $10.")
+
+
+# ------------------------------------------------------------------ messages
+
+def test_a_finding_is_one_line_without_data_uris():
+    from pipeline.check.extracted import Finding
+
+    image = "data:image/png;base64," + "iVBORw0KGgo" * 300_000
+    f = Finding("html", "conformance", f"Nu Html Checker error at line 3: Bad value “{image}” for\nattribute “src”")
+    assert str(f) == "html: Nu Html Checker error at line 3: Bad value “data:image/png, 3.3 MB” for attribute “src”"
+    quoted = Finding("html", "conformance", 'error (near: <img src="data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAlgAAANR)')
+    assert str(quoted) == 'html: error (near: <img src="data:image/png…)'
+    assert len(str(Finding("pdf", "text", "word " * 1000))) <= 610
+
+
+def test_an_image_without_alt_text_is_named_by_its_file_and_line(tmp_path):
+    """WeasyPrint (PDF/UA) refuses an image without a text alternative; the
+    message names the image's file and the line that shows it, never its
+    data: URI (megabytes of base64 on the terminal)."""
+    import shutil
+
+    from pipeline.build import build
+    from pipeline.errors import BuildError
+
+    src = tmp_path / "noalt"
+    src.mkdir()
+    (src / "publication.yaml").write_text(
+        "title: No Alt\nauthors:\n  - name: Test Author\nlanguage: en\nedition:\n  version: 1.0.0\n"
+        "  date: 2026-01-01\noutline:\n  parts:\n    - title: Images\n      file: images.md\n", "utf-8")
+    (src / "images.md").write_text("# Images\n\nText before.\n\nAn inline ![](chart.png) image.\n", "utf-8")
+    shutil.copy(Path(__file__).parents[1] / "docs" / "images" / "page-01.png", src / "chart.png")
+    with pytest.raises(BuildError) as failed:
+        build(src, tmp_path / "dist", formats=("pdf",))
+    message = str(failed.value)
+    assert "base64" not in message and len(message) < 1000
+    assert f"{src / 'images.md'}:5: Image \"chart.png\" has no required alt description; " \
+           "write what it shows between the brackets: ![What it shows](chart.png)" in message
