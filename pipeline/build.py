@@ -18,7 +18,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipeline import schedule, source
+from pipeline import outputs, schedule, source
+from pipeline.errors import DISK_FULL_ERRNOS, BuildError, DiskFull, mount_point, shown_path
 from pipeline.interrupts import uninterrupted
 from pipeline.lock import output_lock
 from pipeline.model import Publication
@@ -66,8 +67,22 @@ def build(source_dir: Path | str, out: Path | str = "dist", formats=FORMATS, des
     _tell(progress, "load", timings)
 
     out = Path(out)
+    why = outputs.reserved(pub.slug)
+    if why:
+        raise BuildError(f"the publication's folder name '{pub.slug}' cannot name its outputs: {why}\n"
+                         f"  hint: rename the folder {shown_path(pub.root)} (e.g. to {pub.slug.strip('.')}-report)")
     with output_lock(out, pub.slug):  # a second build of it into `out` stops here with a message
-        return _render_check_swap(pub, out, design, formats, check, timings, progress, render_options, read_at)
+        refused = outputs.refusal(out / pub.slug, pub.slug)  # never replace what a build did not make
+        if refused:
+            raise BuildError(refused)
+        try:
+            return _render_check_swap(pub, out, design, formats, check, timings, progress, render_options, read_at)
+        except OSError as exc:
+            if exc.errno not in DISK_FULL_ERRNOS:
+                raise
+            raise DiskFull(f"the disk that holds {shown_path(out)} (mounted on {mount_point(out)}) is full "
+                           f"({exc.strerror}); the previous outputs were kept\n"
+                           f"  hint: free some space on that disk and build again") from None
 
 
 def _render_check_swap(pub: Publication, out: Path, design: Design, formats, check: bool, timings: dict,
@@ -117,13 +132,23 @@ def _keep_other_formats(slug: str, final: Path, staging: Path, formats) -> None:
 
 def _swap_into_place(staging: Path, final: Path) -> None:
     """Replace ``final`` by ``staging`` with renames only: the old folder is
-    moved aside first and deleted only once the new one is in place."""
+    moved aside first and deleted only once the new one is in place. A
+    ``final`` that is not a build's output folder (``outputs.refusal``) is
+    never touched."""
+    slug = final.name
     os.chmod(staging, 0o755)
+    refused = outputs.refusal(final, slug)  # checked again: the folder may have changed during the build
+    if refused:
+        raise BuildError(refused)
     if not final.exists():
         os.rename(staging, final)
         return
     old = final.with_name(f".{final.name}.old")
-    if old.exists():
+    if old.is_symlink() or old.exists():
+        if old.is_symlink() or not old.is_dir() or outputs.foreign(old, slug):
+            raise BuildError(f"{shown_path(old)} is in the way: the build sets the previous outputs aside under "
+                             f"that name, and it holds something a build did not make\n"
+                             f"  hint: move {shown_path(old)} elsewhere")
         shutil.rmtree(old)
     os.rename(final, old)
     try:

@@ -35,6 +35,11 @@ def check_slug(text: str) -> str:
                          f"(e.g. annual-report-2026); it names the folder and every output file")
     if len(text) > MAX_SLUG:
         raise ValueError(f"'{text}' is {len(text)} characters long; keep a slug under {MAX_SLUG + 1}")
+    from pipeline.outputs import reserved
+
+    why = reserved(text)
+    if why:
+        raise ValueError(f"'{text}' cannot be a slug: {why}; choose another (e.g. {text}-report)")
     return text
 
 
