@@ -94,11 +94,45 @@ def inject(page: bytes, build: int) -> bytes:
 
 
 class Handler(http.server.SimpleHTTPRequestHandler):
-    """Serves ``<out>/`` as files, HTML pages with the reload script added."""
+    """Serves ``<out>/`` as files, HTML pages with the reload script added,
+    to this user only: a request must name the address served in its
+    ``Host`` header (a page elsewhere that rebinds its DNS name to
+    127.0.0.1 sends its own name, and is refused), no path leads out of
+    ``<out>/`` (symbolic links are followed only to files inside it), and
+    folders are not listed."""
 
     state: BuildState
     start_page: str  # URL path of the publication's HTML, relative to <out>
     verbose: bool = False
+    hosts: frozenset = frozenset()  # the Host headers accepted: 127.0.0.1:PORT, localhost:PORT
+    root: Path  # <out>/, resolved
+    timeout = 30  # seconds an idle connection may hold its thread
+
+    def parse_request(self) -> bool:
+        if not super().parse_request():
+            return False
+        host = (self.headers.get("Host") or "").strip().lower()
+        if host not in self.hosts:
+            self.send_error(403, "Forbidden", f"this preview server answers requests for "
+                                              f"{sorted(self.hosts)[0]} only")
+            return False
+        return True
+
+    def translate_path(self, path: str) -> str:
+        """The file a URL path names, or a name that does not exist when
+        the file (through symbolic links) lies outside ``<out>/``."""
+        file = Path(super().translate_path(path))
+        try:
+            real = file.resolve()
+        except (OSError, RuntimeError):
+            return str(self.root / "__watch" / "outside")  # answered 404
+        if real != self.root and not real.is_relative_to(self.root):
+            return str(self.root / "__watch" / "outside")  # answered 404
+        return str(file)
+
+    def list_directory(self, path):
+        self.send_error(404, "Not Found", "folders are not listed")
+        return None
 
     def end_headers(self):
         self.send_header("Cache-Control", "no-store")
@@ -142,6 +176,34 @@ class Handler(http.server.SimpleHTTPRequestHandler):
         return super().do_GET()
 
 
+class _BoundedServer(http.server.ThreadingHTTPServer):
+    """A thread per connection, at most ``MAX_CONNECTIONS`` at once: one
+    more is closed at once rather than given a thread."""
+
+    MAX_CONNECTIONS = 32
+    request_queue_size = 128  # connections waiting to be accepted (then closed when over the cap)
+
+    def __init__(self, *args, **kwargs):
+        self.slots = threading.BoundedSemaphore(self.MAX_CONNECTIONS)
+        super().__init__(*args, **kwargs)
+
+    def process_request(self, request, client_address):
+        if not self.slots.acquire(blocking=False):
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self.slots.release()
+            raise
+
+    def process_request_thread(self, request, client_address):
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self.slots.release()
+
+
 class Server:
     """``<out>/`` on http://127.0.0.1:PORT/, served from a thread."""
 
@@ -149,9 +211,10 @@ class Server:
 
     def __init__(self, out: Path, slug: str, state: BuildState, port: int = 8000, verbose: bool = False):
         handler = type("WatchHandler", (Handler,), {
-            "state": state, "start_page": f"/{slug}/{slug}.html", "verbose": verbose})
+            "state": state, "start_page": f"/{slug}/{slug}.html", "verbose": verbose,
+            "root": Path(out).resolve()})
         try:
-            self.httpd = http.server.ThreadingHTTPServer(
+            self.httpd = _BoundedServer(
                 (self.HOST, port), functools.partial(handler, directory=str(out)))
         except OSError as exc:
             if exc.errno == errno.EADDRINUSE:
@@ -160,6 +223,8 @@ class Server:
             raise BuildError(f"cannot serve on {self.HOST}:{port}: {exc.strerror or exc}") from None
         self.httpd.daemon_threads = True
         self.port = self.httpd.server_address[1]
+        handler.hosts = frozenset({f"{self.HOST}:{self.port}", f"localhost:{self.port}"}
+                                  | ({self.HOST, "localhost"} if self.port == 80 else set()))
         self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.2},
                                        name="pipeline-watch-server", daemon=True)
 
