@@ -228,6 +228,8 @@ def cmd_release(args) -> int:
             print(finding, file=sys.stderr)
         print("check failed; nothing was archived.", file=sys.stderr)
         return EXIT_CHECK_FAILED
+    for note in r.notes:
+        print(f"note: {note}", file=sys.stderr)
     ed = r.edition
     if not r.created:
         print(f"{ed.slug} {ed.version} is already archived in {ed.folder} with identical files; nothing was changed.")
@@ -264,6 +266,8 @@ def cmd_editions_verify(args) -> int:
     from pipeline.editions import verify
 
     report = verify(args.archive)
+    for note in report.notes:
+        print(f"note: {note}")
     for finding in report.findings:
         print(finding)
     summary = f"{report.editions} edition(s), {report.files} file(s) checked"
@@ -488,6 +492,9 @@ def main(argv: list[str] | None = None) -> int:
               "(rerun with --debug for the traceback); the previous outputs were kept.", file=sys.stderr)
         return EXIT_BAD_INPUT
     finally:
+        from pipeline import children
+
+        children.end_all()  # no validator outlives the command, whatever happened
         restore()
 
 

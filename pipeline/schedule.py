@@ -36,6 +36,7 @@ import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
+from pipeline import children, lock
 from pipeline.errors import BuildError
 from pipeline.model import Publication
 from pipeline.render.common import Body, Design, body_html
@@ -160,12 +161,13 @@ def produce(pub: Publication, design: Design, staging: Path, formats, check: boo
     reports: dict[str, object] = {}
     branches = 0
     pdf_branch = None
+    group = children.Group()  # every process this build starts: ended with it (pipeline.children)
     _warmed()
     try:
         if "pdf" in formats:
             tell.start("pdf")
             pdf_branch = _PdfBranch(pub, body, design, staging, expected, options.get("pdf", {}), tell, events,
-                                    reports, done)
+                                    reports, done, group)
             pdf_branch.start()
             branches += 1
         for fmt in formats:
@@ -180,7 +182,7 @@ def produce(pub: Publication, design: Design, staging: Path, formats, check: boo
             tell.end(fmt, t1 - t0)
             if check:
                 threading.Thread(target=_check_here,
-                                 args=(pub, staging, fmt, expected, previous, tell, events, reports, done),
+                                 args=(pub, staging, fmt, expected, previous, tell, events, reports, done, group),
                                  name=f"check {fmt}", daemon=True).start()
                 branches += 1
         for _ in range(branches):
@@ -188,6 +190,9 @@ def produce(pub: Publication, design: Design, staging: Path, formats, check: boo
             if exc is not None:
                 raise exc
     finally:
+        # a failed or stopped build ends its validators and the PDF process
+        # at once, instead of leaving them to finish work nobody will read
+        group.end()
         if pdf_branch is not None:
             pdf_branch.stop()
     if not check:
@@ -201,13 +206,14 @@ def _output(staging: Path, slug: str, fmt: str) -> Path:
     return staging / output_name(slug, fmt)
 
 
-def _check_here(pub, staging, fmt, expected, previous, tell, events, reports, done) -> None:
+def _check_here(pub, staging, fmt, expected, previous, tell, events, reports, done, group) -> None:
     from pipeline.check import check_outputs
 
     try:
         t0 = time.monotonic()
         tell.check_start(t0)
-        reports[fmt] = check_outputs(pub, staging, formats=(fmt,), expected=expected, previous=previous)
+        with group.active():  # the validator it starts belongs to this build
+            reports[fmt] = check_outputs(pub, staging, formats=(fmt,), expected=expected, previous=previous)
         t1 = time.monotonic()
         events.append(Event(f"check {fmt}", t0, t1, os.getpid()))
         tell.check_end(t1)
@@ -248,9 +254,11 @@ def _pdf_steps(pub: Publication, body: Body, design: Design, staging: Path, expe
         send(("checked", report, t1, time.monotonic(), os.getpid()))
 
 
-def _child(conn, *args) -> None:
+def _child(conn, parent: int, *args) -> None:
     """The forked process: the PDF steps, each message sent up the pipe;
     an exception is sent too (as itself when it survives pickling)."""
+    children.die_with_parent(parent)  # a build killed outright takes this process with it
+    lock.close_inherited()  # the build's lock is the parent's: it must not outlive the parent here
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle; it ends us with SIGTERM
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     try:
@@ -274,8 +282,10 @@ class _PdfBranch:
     """The PDF branch, in a forked process when possible; a thread of this
     process reads its messages and reports its steps as they end."""
 
-    def __init__(self, pub, body, design, staging, expected, options, tell: _Progress, events, reports, done):
+    def __init__(self, pub, body, design, staging, expected, options, tell: _Progress, events, reports, done,
+                 group: children.Group):
         self.args = (pub, body, design, staging, expected, options)
+        self.group = group
         self.tell, self.events, self.reports, self.done = tell, events, reports, done
         self.check = expected is not None
         self.process = None
@@ -288,8 +298,9 @@ class _PdfBranch:
             receive, send = ctx.Pipe(duplex=False)
             for stream in (sys.stdout, sys.stderr):  # else the child would flush our buffered output again
                 stream.flush()
-            self.process = ctx.Process(target=_child, args=(send, *self.args), name="pdf", daemon=True)
+            self.process = ctx.Process(target=_child, args=(send, os.getpid(), *self.args), name="pdf", daemon=True)
             self.process.start()
+            self.group.add(self.process)
             send.close()
             threading.Thread(target=self._listen, args=(receive,), name="pdf messages", daemon=True).start()
         else:

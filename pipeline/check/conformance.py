@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
+from pipeline import children
 from pipeline.check.extracted import Finding, spaced
 from pipeline.errors import BuildError
 from pipeline.model import Metadata
@@ -103,8 +104,9 @@ class Running:
         self._err = tempfile.TemporaryFile()
         self.started = time.perf_counter()
         self.finished: float | None = None
-        self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=self._out, stderr=self._err,
-                                     env={**os.environ, "LC_ALL": "C.UTF-8"})
+        # ends with the build, however it ends (pipeline.children)
+        self.proc = children.popen(args, stdin=subprocess.DEVNULL, stdout=self._out, stderr=self._err,
+                                   env={**os.environ, "LC_ALL": "C.UTF-8"})
         # notes when the validator ends, so that its own time is reported
         # rather than the time until the readers were done
         self._waiter = threading.Thread(target=self._wait_in_background, daemon=True)
