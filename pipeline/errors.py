@@ -84,6 +84,26 @@ class BuildError(Exception):
     (a renderer crashed, a tool is missing, the output folder is locked)."""
 
 
+class DiskFull(BuildError):
+    """The disk filled up while writing; the message names the disk and
+    says what was kept. Exit status 2."""
+
+
+DISK_FULL_ERRNOS = (28, 122)  # ENOSPC, EDQUOT
+
+
+def mount_point(path) -> str:
+    """The mount point of the disk that holds ``path`` (or would hold it)."""
+    import os
+
+    path = os.path.abspath(path)
+    while not os.path.exists(path):
+        path = os.path.dirname(path)
+    while not os.path.ismount(path):
+        path = os.path.dirname(path)
+    return path
+
+
 class CheckFailed(Exception):
     """An output disagrees with its source; exit status 1."""
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 import json
+import posixpath
 import re
 import unicodedata
 from dataclasses import dataclass, field
@@ -589,8 +590,11 @@ def load(folder: Path | str) -> Publication:
     meta = _metadata(root, data)
     files = [ypath, *(path for _, path, _ in read)]
     files += [p for p in dict.fromkeys(assets.values()) if p not in files]
+    # every file read, by the name the publication gives it (see source_files)
+    names = {PUBLICATION_FILE: ypath, **{_name(item.name): path for item, path, _ in read},
+             **{_name(unquote(target)): path for target, path in assets.items()}}
     pub = Publication(root.name, root, meta, chapters, outline, files=files, assets=assets,
-                      pandoc_api_version=api_version, fonts=stack)
+                      pandoc_api_version=api_version, fonts=stack, names=names)
     for c in pub.chapters:
         _decorate(c, meta)
     return pub
@@ -616,6 +620,22 @@ def _list_markers(chapters: list[Chapter]) -> str:
     for c in chapters:
         depth(c.blocks, 0)
     return "◦" * (deepest >= 2) + "▪" * (deepest >= 3)
+
+
+def _name(name: str) -> str:
+    """A file's name as the publication gives it, in one spelling
+    (``./figures//a.png`` is ``figures/a.png``)."""
+    return posixpath.normpath(name.replace("\\", "/"))
+
+
+def source_files(pub: Publication) -> list[tuple[str, Path]]:
+    """Every file of the publication's folder that the build reads, as
+    (name, file), sorted by name: publication.yaml, the Markdown files it
+    lists and the images they show. The name is the path the publication
+    gives (relative, POSIX; through a symlinked folder if that is how it is
+    named), the file is where it really is. ``pipeline release`` archives
+    exactly these files, so whatever builds also releases."""
+    return sorted(pub.names.items())
 
 
 def _in_reading_order(problems: list[Problem], files: list[Path]) -> list[Problem]:
