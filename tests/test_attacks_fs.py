@@ -416,3 +416,124 @@ def test_a_lock_held_for_a_dead_build_is_taken_over(tmp_path):
         for p in orphans:
             with __import__("contextlib").suppress(ProcessLookupError):
                 os.kill(p, sig.SIGKILL)
+
+
+# ------------------------------------- 09, 10, 15: release and verify, one real release
+
+@pytest.fixture(scope="module")
+def quirky(tmp_path_factory):
+    """10 and 15: a publication whose chapter file is hidden, whose figures
+    folder is a symlink, with a symlink loop, an editor backup and a 1 GB
+    (sparse) file it does not use: it builds, so it releases."""
+    where = tmp_path_factory.mktemp("quirky")
+    src = copy_fixture(where)
+    (src / "method.md").rename(src / ".method.md")
+    yaml = src / "publication.yaml"
+    yaml.write_text(yaml.read_text("utf-8").replace("file: method.md", "file: .method.md"), "utf-8")
+    (src / "figures").rename(src / "img")
+    (src / "figures").symlink_to("img")
+    (src / "x").symlink_to("y")
+    (src / "y").symlink_to("x")
+    (src / "notes.md~").write_text("a backup\n")
+    with open(src / "raw-data.bin", "wb") as f:
+        f.truncate(1 << 30)
+    archive = where / "archive"
+    proc = subprocess.run([sys.executable, "-m", "pipeline", "release", str(src), "--archive", str(archive)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=600)
+    return src, archive, proc
+
+
+def test_what_builds_releases_and_only_what_it_reads_is_archived(quirky):
+    import tarfile
+
+    src, archive, proc = quirky
+    assert proc.returncode == 0, proc.stderr
+    assert "left out" in proc.stderr and "raw-data.bin" in proc.stderr and "notes.md~" in proc.stderr
+    tarball = archive / SLUG / "1.1.0" / f"{SLUG}-1.1.0-source.tar.gz"
+    with tarfile.open(tarball) as tar:
+        names = sorted(m.name.removeprefix(f"{SLUG}/") for m in tar.getmembers())
+    assert names == [".method.md", "figures/working-share.png", "findings.md", "foreword.md", "publication.yaml"]
+    assert tarball.stat().st_size < 100_000
+    assert main(["editions", "verify", "--archive", str(archive)]) == 0
+
+
+def tamper(archive: Path, tmp_path: Path) -> Path:
+    copy = tmp_path / "a"
+    shutil.copytree(archive, copy, symlinks=True)
+    return copy
+
+
+def verify_out(archive: Path, capsys) -> tuple[int, str]:
+    code = main(["editions", "verify", "--archive", str(archive)])
+    return code, capsys.readouterr().out
+
+
+def test_verify_trusts_no_manifest(quirky, tmp_path, capsys):
+    """09: a manifest edited to match a changed archive is caught by the
+    ledger; malformed manifests are findings and the others are checked."""
+    _, archive, _ = quirky
+    ed = f"{SLUG}/1.1.0"
+    # drop the PDF and its manifest entry
+    a = tamper(archive, tmp_path / "1")
+    m = json.loads((a / ed / "manifest.json").read_text())
+    m["files"] = [f for f in m["files"] if f["role"] != "pdf"]
+    (a / ed / "manifest.json").write_text(json.dumps(m))
+    (a / ed / f"{SLUG}-1.1.0.pdf").unlink()
+    code, out = verify_out(a, capsys)
+    assert code == 1 and "altered: the manifest's sha256" in out
+    # edit the title
+    a = tamper(archive, tmp_path / "2")
+    p = a / ed / "manifest.json"
+    p.write_text(p.read_text().replace('"title": "', '"title": "Fake '))
+    code, out = verify_out(a, capsys)
+    assert code == 1 and "ledger" in out
+    # the PDF replaced by a symlink to an identical copy
+    a = tamper(archive, tmp_path / "3")
+    pdf = a / ed / f"{SLUG}-1.1.0.pdf"
+    shutil.copy(pdf, tmp_path / "x.pdf")
+    pdf.unlink()
+    pdf.symlink_to(tmp_path / "x.pdf")
+    code, out = verify_out(a, capsys)
+    assert code == 1 and "symbolic link" in out
+    # malformed manifests: no 'files', a list, a folder; a second edition is still verified
+    for i, breakit in enumerate([lambda p: p.write_text(p.read_text().replace('"files":', '"filez":')),
+                                 lambda p: p.write_text("[1, 2]"),
+                                 lambda p: (p.unlink(), p.mkdir())]):
+        a = tamper(archive, tmp_path / f"m{i}")
+        shutil.copytree(a / ed, a / f"{SLUG}/1.1.1")  # a copy under another name: its own findings
+        breakit(a / ed / "manifest.json")
+        code, out = verify_out(a, capsys)
+        assert code == 1 and "internal error" not in out
+        assert "manifest" in out and "1.1.1" in out
+    # a leftover .release-* folder and a hidden folder are findings, not skipped
+    a = tamper(archive, tmp_path / "h")
+    (a / ".release-abcd1234").mkdir()
+    os.utime(a / ".release-abcd1234", (0, 0))
+    shutil.copytree(a / SLUG, a / ".hidden")
+    code, out = verify_out(a, capsys)
+    assert code == 1 and ".release-abcd1234" in out and ".hidden" in out
+
+
+def test_verify_reads_a_source_tarball_with_limits(quirky, tmp_path, capsys):
+    """09: a small tarball that unpacks to far more than the source it
+    should hold is not read whole."""
+    import gzip
+    import resource
+    import tarfile
+
+    _, archive, _ = quirky
+    a = tamper(archive, tmp_path)
+    ed = a / SLUG / "1.1.0"
+    tarball = ed / f"{SLUG}-1.1.0-source.tar.gz"
+    with gzip.open(tarball, "wb") as gz, tarfile.open(fileobj=gz, mode="w") as tar:
+        info = tarfile.TarInfo(f"{SLUG}/publication.yaml")
+        info.size = 1 << 26
+
+        class Zeros:
+            def read(self, n):
+                return b"\0" * n
+        tar.addfile(info, Zeros())
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    code, out = verify_out(a, capsys)
+    assert code == 1 and "source" in out
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 200_000  # kB
