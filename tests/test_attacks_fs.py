@@ -537,3 +537,100 @@ def test_verify_reads_a_source_tarball_with_limits(quirky, tmp_path, capsys):
     code, out = verify_out(a, capsys)
     assert code == 1 and "source" in out
     assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 200_000  # kB
+
+
+# ------------------------------------------------------------------ 07: a full disk
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 4 MB tmpfs (needs root), and a way to fill it up."""
+    disk = tmp_path / "small"
+    disk.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4M", "tmpfs", str(disk)],
+                      capture_output=True).returncode != 0:
+        pytest.skip("mounting a tmpfs is not permitted here (needs root)")
+
+    def fill(leave_kb: int = 0) -> None:
+        st = os.statvfs(disk)
+        free = st.f_bavail * st.f_frsize - leave_kb * 1024
+        if free > 0:
+            with open(disk / "filler", "ab") as f:
+                try:
+                    f.write(b"\0" * free)
+                except OSError:
+                    pass
+    try:
+        yield disk, fill
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], capture_output=True)
+
+
+def test_a_full_disk_during_a_build_keeps_the_previous_outputs(small_disk, tmp_path, capsys):
+    disk, fill = small_disk
+    src = copy_fixture(tmp_path)
+    out = disk / "dist"
+    assert main(["build", str(src), "--out", str(out), *FAST]) == 0
+    before = tree(out)
+    (src / "method.md").write_text((src / "method.md").read_text("utf-8") + "\nOne more sentence.\n", "utf-8")
+    fill(leave_kb=8)
+    assert main(["build", str(src), "--out", str(out), *FAST]) == 2
+    err = capsys.readouterr().err
+    assert f"the disk that holds {out}" in err and f"mounted on {disk}" in err and "previous outputs were kept" in err
+    assert "internal error" not in err
+    assert tree(out) == before
+    (disk / "filler").unlink()
+    assert main(["build", str(src), "--out", str(out), *FAST]) == 0
+
+
+def test_a_full_disk_after_the_edition_is_in_place_is_completed_by_the_next_release(small_disk, quirky, monkeypatch, capsys):
+    """07: the disk fills up just after the edition was renamed into
+    place: the message says the edition is archived and the catalogue is
+    behind; the next release completes the catalogue; verify passes."""
+    import pipeline.editions as editions
+
+    disk, fill = small_disk
+    _, good, _ = quirky
+    archive = disk / "arch"
+    shutil.copytree(good, archive)
+    shutil.rmtree(archive / SLUG)  # an archive of other editions: the catalogue and the ledger stay
+    (archive / "ledger.sha256").write_text("")
+    editions.write_catalogue(archive)
+    original = editions.write_catalogue
+
+    def disk_fills_first(*args, **kwargs):
+        fill()
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(editions, "write_catalogue", disk_fills_first)
+    assert main(["release", str(FIXTURE), "--archive", str(archive)]) == 2
+    err = capsys.readouterr().err
+    assert f"{SLUG} 1.1.0 was archived in" in err and f"mounted on {disk}" in err and "catalogue" in err
+    assert "internal error" not in err
+    assert (archive / SLUG / "1.1.0" / "manifest.json").is_file()
+    assert f'id="{SLUG}-1.1.0"' not in (archive / "index.html").read_text()
+    monkeypatch.setattr(editions, "write_catalogue", original)
+    (disk / "filler").unlink()
+    assert main(["release", str(FIXTURE), "--archive", str(archive)]) == 0
+    out = capsys.readouterr()
+    assert "already archived" in out.out and "now lists" in out.err
+    assert f'id="{SLUG}-1.1.0"' in (archive / "index.html").read_text()
+    assert main(["editions", "verify", "--archive", str(archive)]) == 0
+    assert not [p for p in archive.iterdir() if p.name.startswith(".")]
+
+
+def test_a_full_disk_before_the_edition_is_in_place_changes_nothing(small_disk, quirky, capsys):
+    disk, fill = small_disk
+    _, good, _ = quirky
+    archive = disk / "arch"
+    shutil.copytree(good, archive)
+    before = tree(archive)
+    src = copy_fixture(disk.parent / "next")
+    yaml = src / "publication.yaml"
+    yaml.write_text(yaml.read_text("utf-8").replace("  version: 1.1.0\n", "  version: 1.2.0\n", 1), "utf-8")
+    fill(leave_kb=64)
+    assert main(["release", str(src), "--archive", str(archive)]) == 2
+    err = capsys.readouterr().err
+    assert f"mounted on {disk}" in err and "nothing was added to the archive" in err and "internal error" not in err
+    (disk / "filler").unlink()
+    assert tree(archive) == before
+    assert main(["editions", "verify", "--archive", str(archive)]) == 0
