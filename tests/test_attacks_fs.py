@@ -634,3 +634,48 @@ def test_a_full_disk_before_the_edition_is_in_place_changes_nothing(small_disk, 
     (disk / "filler").unlink()
     assert tree(archive) == before
     assert main(["editions", "verify", "--archive", str(archive)]) == 0
+
+
+# ------------------------------------------------------- 20 kills at random moments
+
+def test_twenty_builds_and_releases_killed_at_random_moments_leave_nothing_behind(quirky, tmp_path):
+    """Builds (mostly of the HTML page, some of all three formats with the
+    check) and releases, each killed at a random moment by SIGKILL, SIGTERM
+    or SIGINT: afterwards no process of theirs runs, no lock is held, no
+    temporary folder is left once the next build and release have run, and
+    the archive verifies."""
+    import random
+    import signal as sig
+    import time
+
+    src, good, _ = quirky
+    archive = tmp_path / "archive"
+    shutil.copytree(good, archive)
+    out = tmp_path / "dist"
+    rng = random.Random(17)
+    seen: set[int] = set()
+    started = time.monotonic()
+    for i in range(20):
+        if i % 2:
+            args = ["release", str(src), "--archive", str(archive)]
+        else:
+            args = ["build", str(src), "--out", str(out)] + ([] if i % 6 == 0 else ["--formats", "html"])
+        proc = subprocess.Popen([sys.executable, "-m", "pipeline", *args], cwd=ROOT,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + rng.uniform(0.3, 3.0)
+        while time.monotonic() < deadline and proc.poll() is None:
+            seen |= descendants(proc.pid)
+            time.sleep(0.03)
+        proc.send_signal(rng.choice([sig.SIGKILL, sig.SIGKILL, sig.SIGTERM, sig.SIGINT]))
+        proc.wait(timeout=60)
+    wait_until(lambda: not any(running(p) for p in seen), 5, f"left running: {[p for p in seen if running(p)]}")
+    assert time.monotonic() - started < 120
+    build = subprocess.run([sys.executable, "-m", "pipeline", "build", str(src), "--out", str(out), *FAST],
+                           cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert build.returncode == 0 and "another build" not in build.stderr, build.stderr
+    assert sorted(p.name for p in out.iterdir()) == [SLUG]
+    release = subprocess.run([sys.executable, "-m", "pipeline", "release", str(src), "--archive", str(archive)],
+                             cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert release.returncode == 0, release.stderr
+    assert not [p.name for p in archive.iterdir() if p.name.startswith(".")]
+    assert main(["editions", "verify", "--archive", str(archive)]) == 0
