@@ -88,7 +88,7 @@ def browser():
 
 
 @pytest.mark.parametrize("width,scheme", [(360, "light"), (1280, "light"), (1280, "dark")])
-@pytest.mark.parametrize("which", ["flagship_build", "fixture_build"])
+@pytest.mark.parametrize("which", ["flagship_build", "fixture_build", "zh_build"])
 def test_html_page_has_no_axe_violations(browser, request, which, width, scheme):
     from axe_playwright_python.sync_playwright import Axe
 

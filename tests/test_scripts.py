@@ -202,3 +202,17 @@ def test_the_furniture_is_in_the_publications_language(zh_build, fixture_build):
     assert "2026年11月1日" in pdf and "2026年11月1日" in html
     english = raw("".join(pdf_pages(fixture_build.files["pdf"])))
     assert "Contents" in english and "1October2026" in english
+
+
+def test_chinese_headings_get_ids_that_links_reach_in_every_format(zh_build):
+    """Pandoc keeps Han characters in the ids it makes; a link to one works
+    in the HTML page, the EPUB (EPUBCheck passed in the build's check) and
+    the PDF's destinations."""
+    html = zh_build.files["html"].read_text("utf-8")
+    assert 'id="调查发现了什么"' in html and 'href="#调查发现了什么"' in html
+    with zipfile.ZipFile(zh_build.files["epub"]) as z:
+        text = "".join(z.read(n).decode("utf-8") for n in z.namelist() if n.endswith(".xhtml"))
+    assert 'id="调查发现了什么"' in text and "#调查发现了什么\"" in text
+    with pikepdf.open(zh_build.files["pdf"]) as pdf:
+        links = [a for p in pdf.pages for a in p.get("/Annots", []) if a.get("/Subtype") == "/Link"]
+        assert any("/Dest" in a or "/A" in a for a in links)
