@@ -38,7 +38,7 @@ import os
 import re
 import shutil
 import unicodedata
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from html import unescape
 from html.parser import HTMLParser
 from pathlib import Path
@@ -87,7 +87,6 @@ class Imported:
     files: list[str]  # written, relative to the folder
     changes: list[Change]
     notes: list[str]  # the decisions publication.yaml records (title, date, language ...)
-    pages: int = 0
 
     def warnings(self) -> list[Change]:
         return [c for c in self.changes if c.kind == "warning"]
@@ -301,7 +300,7 @@ def _headings(piece: Piece, masked: str) -> list[Heading]:
             if q:
                 out.append(Heading(piece, pos, pos + len(body), len(q.group(2)), q.group(3), quoted=True,
                                    marker_end=pos + len(q.group(1))))
-            elif _SETEXT.match(body) and i > 0 and out_ok(lines, i):
+            elif _SETEXT.match(body) and i > 0 and _setext_underline(lines, i):
                 prev_start = pos - len(lines[i - 1])
                 raw = piece.text[prev_start:pos].strip()
                 explicit = ""
@@ -314,7 +313,7 @@ def _headings(piece: Piece, masked: str) -> list[Heading]:
     return out
 
 
-def out_ok(lines: list[str], i: int) -> bool:
+def _setext_underline(lines: list[str], i: int) -> bool:
     """Whether line i (a row of = or -) underlines a setext heading: the line
     before is a lone line of text (a blank line or a block before it)."""
     prev = lines[i - 1].rstrip("\n")

@@ -173,8 +173,8 @@ def test_the_imported_single_file_builds_and_checks_clean(single_built):
 FOLDER = {
     "README.md": "# Handbook\n\nThe handbook's introduction. Start with [the basics](01-basics.md).\n",
     "01-basics.md": "# Basics\n\nSee [advanced use](02-advanced.md#advanced-tricks) and "
-                    "[the notes](notes/todo.txt).\n\n## Summary\n\nBasics, summed up.\n",
-    "02-advanced.md": "# Advanced\n\n## Advanced tricks\n\n<img src=\"figures/fig.svg\" alt=\"A figure\" />\n\n"
+                    "[the notes](notes/todo.txt), or [tricks by their old name](02-advanced.md#tricks).\n\n## Summary\n\nBasics, summed up.\n",
+    "02-advanced.md": "# Advanced\n\n> ## A note\n>\n> Quoted.\n\n<a id=\"tricks\"></a>\n\n## Advanced tricks\n\n<img src=\"figures/fig.svg\" alt=\"A figure\" />\n\n"
                       "## Summary\n\nAdvanced, summed up. Back to [the summary of the basics](01-basics.md#summary).\n",
     "10-appendix.md": "Appendix\n========\n\nTen comes after two, not between one and two.\n",
     "figures/fig.svg": FIGURE.read_bytes(),
@@ -208,7 +208,12 @@ def test_links_between_chapter_files_become_links_to_sections(folder):
     basics, advanced = (f / p["file"] for p in pub["outline"]["parts"][:2])
     assert "[the basics](#basics)" in (f / "front.md").read_text()
     assert "[advanced use](#advanced-tricks)" in basics.read_text()
-    assert "the notes." in basics.read_text()  # a file that is not part of the publication: text
+    assert "the notes," in basics.read_text()  # a file that is not part of the publication: text
+    # an <a id> just before a heading is that heading's old name
+    assert "[tricks by their old name](#advanced-tricks)" in basics.read_text()
+    assert "tricks\"" not in advanced.read_text() and "{#tricks}" not in advanced.read_text()
+    # a heading in a block quote is not part of the outline: bold text
+    assert "> **A note**\n" in advanced.read_text()
     # "Summary" twice: the second gets an id of its own, and the link to the first still finds it
     assert "## Summary {#summary-1}" in advanced.read_text()
     assert "[the summary of the basics](#summary)" in advanced.read_text()
