@@ -171,7 +171,7 @@ def test_import_of_the_raw_document_needs_no_hand_edit(document, tmp_path):
     # the only mdBook syntax left: includes of ../listings/, which the shared raw/ does not hold
     assert "{{#" not in re.sub(r"\{\{#\w+ \.\./listings/[^}]*\}\}", "", texts)
     kinds = {c.kind for c in imported.changes}
-    assert {"image", "link", "id"} <= kinds, kinds
+    assert {"image", "link"} <= kinds, kinds
     assert all(c.line for c in imported.changes if c.kind in ("comment", "image", "link", "id"))
     if document == "rust-book":
         assert imported.kind == "mdbook" and len(_parts(imported.folder)) == 22
