@@ -433,13 +433,18 @@ def _find(key: str, texts: list[str], pos: tuple[int, int]) -> tuple[int, int] |
 
     A block may run from one PDF page onto the next (or over several), with
     a page's footnotes or list markers between its parts: its head then lies
-    in one chunk and the rest opens the following ones."""
+    in one chunk and the rest opens the following ones. The rest may be a
+    character or two (a listing's closing braces)."""
     p, o = pos
     for q in range(p, len(texts)):
         start = o if q == p else 0
         i = texts[q].find(key, start)
         if i >= 0:
             return q, i + len(key)
+        for n in (1, 2):  # too short for the search by the next page's opening below
+            if q + 1 < len(texts) and len(key) > n and texts[q + 1].startswith(key[-n:]) \
+                    and texts[q].find(key[:-n], start) >= 0:
+                return q + 1, n
         if q + 1 < len(texts) and len(texts[q + 1]) >= 3:
             opening = texts[q + 1][:3]
             k = key.rfind(opening, 3)

@@ -5,6 +5,12 @@ Page geometry: the running heads are set in the top margin and the folios in
 the bottom margin (templates/css/page.css: 24 mm and 28 mm). Text whose
 middle lies in one of those margins is kept apart from the body text, so
 that neither pollutes the comparison with the source.
+
+Text the reader cannot see is a finding like text that is missing: body
+text that stands in a side margin (past the text block of page.css: 37 mm
+inside, 48 mm outside) and any text drawn past the paper's edge, where it
+is cut off. A PDF keeps clipped text in the file, so reading the text alone
+would not notice.
 """
 
 from __future__ import annotations
@@ -23,6 +29,13 @@ from pipeline.check.extracted import ContentsLine, Entry, Extracted, Finding, Pa
 MM = 72 / 25.4
 TOP_MARGIN = 24 * MM
 BOTTOM_MARGIN = 28 * MM
+#: The side margins of the text block (page.css): a right-hand page (the
+#: first page and every other one after it) has the inner margin on its left.
+INNER_MARGIN = 37 * MM
+OUTER_MARGIN = 48 * MM
+#: How far a glyph's box may stand past the text block's edge (an italic's
+#: overhang, a hanging full stop) before it counts as being in the margin.
+SLACK = 1.5 * MM
 
 #: A line of the printed contents ends with a dotted leader and a page
 #: number (arabic or lower-roman).
@@ -53,9 +66,10 @@ def read(path: Path) -> Extracted:
     finally:
         doc.close()
     texts = _texts_in_two(path, n) if _two_processes(n) else _texts(path, 0, n)
-    out.pages = [Page(i, folio, body) for i, (body, folio) in enumerate(texts)]
+    out.pages = [Page(i, folio, body) for i, (body, folio, _) in enumerate(texts)]
     _check_bookmark_pages(out)
     _read_contents(out)
+    _check_overruns(out, [overruns for _, _, overruns in texts])
     # the running text: every page but the contents (front matter may stand before it)
     contents = set(out.info.get("contents_pages") or ())
     out.text = [p.text for p in out.pages if p.index not in contents]
@@ -68,15 +82,15 @@ def _two_processes(n: int) -> bool:
     return n >= TWO_PROCESSES_FROM and hasattr(os, "fork") and (os.cpu_count() or 1) > 1
 
 
-def _texts(path: Path, start: int, stop: int) -> list[tuple[str, str]]:
-    """(body, folio) of pages ``start`` to ``stop`` - 1."""
+def _texts(path: Path, start: int, stop: int) -> list[tuple[str, str, list]]:
+    """(body, folio, overruns) of pages ``start`` to ``stop`` - 1."""
     doc = pdfium.PdfDocument(str(path))
     try:
         texts = []
         for i in range(start, stop):
             page = doc[i]
             try:
-                texts.append(_page_text(page))
+                texts.append((*_page_text(page), _overruns(page, i)))
             finally:
                 page.close()
         return texts
@@ -84,8 +98,8 @@ def _texts(path: Path, start: int, stop: int) -> list[tuple[str, str]]:
         doc.close()
 
 
-def _texts_in_two(path: Path, n: int) -> list[tuple[str, str]]:
-    """Every page's (body, folio): a forked process reads the second half
+def _texts_in_two(path: Path, n: int) -> list[tuple[str, str, list]]:
+    """Every page's (body, folio, overruns): a forked process reads the second half
     while this one reads the first, and sends its half back through a pipe.
     If it fails in any way, this process reads that half itself."""
     half = n // 2
@@ -206,6 +220,64 @@ LINE_END_HYPHEN = "\u2010\r\n"
 
 def _line_end_hyphens(text: str) -> str:
     return _HYPHEN_MARKS.sub(LINE_END_HYPHEN, text)
+
+
+def _overruns(page, index: int) -> list[tuple[str, str, float]]:
+    """The printed lines of page ``index`` (0-based) that run past the edge
+    of the paper, or whose body text stands in a side margin, as (where,
+    the line's text, how far past in mm): where is "paper" or "margin".
+
+    PDFium's text rectangles (a run of characters on one line each, a
+    few dozen a page) are held against the edges, so that the cost is per
+    run, not per character."""
+    width, height = page.get_width(), page.get_height()
+    left, right = (INNER_MARGIN, width - OUTER_MARGIN) if index % 2 == 0 else (OUTER_MARGIN, width - INNER_MARGIN)
+    textpage = page.get_textpage()
+    try:
+        lines: list[list] = []  # [bottom, top, left, right, where, past]: the runs past an edge, a line each
+        for k in range(textpage.count_rects()):
+            l, b, r, t = textpage.get_rect(k)
+            if r <= l or t <= b:
+                continue
+            middle = (b + t) / 2
+            past = max(-l, r - width, -b, t - height)
+            if past > 0:
+                where = "paper"
+            elif BOTTOM_MARGIN <= middle <= height - TOP_MARGIN and max(left - l, r - right) > SLACK:
+                where, past = "margin", max(left - l, r - right)
+            else:
+                continue
+            line = next((x for x in lines if x[0] < middle < x[1]), None)
+            if line is None:
+                lines.append([b, t, l, r, where, past])
+                continue
+            line[2], line[3] = min(line[2], l), max(line[3], r)
+            if (where == "paper", past) > (line[4] == "paper", line[5]):
+                line[4], line[5] = where, past
+        # each line's whole text, from the paper's left edge (or further) to its right
+        return [(where, " ".join(textpage.get_text_bounded(left=min(0.0, l), bottom=b, right=max(width, r), top=t).split()),
+                 past / MM) for b, t, l, r, where, past in sorted(lines, key=lambda x: -x[1])]
+    finally:
+        textpage.close()
+
+
+def _check_overruns(out: Extracted, overruns: list[list[tuple[str, str, float]]]) -> None:
+    """A finding for each page with text past the paper's edge or in a side
+    margin. The cover (the first page, set edge to edge) and the contents
+    (its page numbers hang in the right margin) may use the margins; no
+    page may run off the paper."""
+    free = {0, *(out.info.get("contents_pages") or ())}
+    for page, lines in zip(out.pages, overruns):
+        lines = [line for line in lines if line[0] == "paper" or page.index not in free]
+        if not lines:
+            continue
+        where, text, past = max(lines, key=lambda line: (line[0] == "paper", line[2]))
+        printed = f" (printed page {page.folio})" if page.folio else ""
+        what = (f"text runs off the page: \"{short(text, 40)}\" goes {past:.1f} mm past the paper's edge"
+                if where == "paper" else
+                f"text runs into the margin: \"{short(text, 40)}\" stands {past:.1f} mm past the text block")
+        more = f"; {len(lines) - 1} more line{'s' if len(lines) > 2 else ''} on this page" if len(lines) > 1 else ""
+        out.problems.append(Finding("pdf", "layout", f"page {page.index + 1}{printed}: {what}{more}"))
 
 
 def _read_bookmarks(doc, out: Extracted) -> None:

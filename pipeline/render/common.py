@@ -174,6 +174,24 @@ class Body:
                 img.set("src", data_uri(src, self.images[src]))
 
 
+def scroll_boxes(el) -> None:
+    """Put every table and code block of ``el`` in a box of its own that
+    the stylesheet lets scroll sideways, so that a wide one never makes the
+    whole page scroll on a phone. A box that scrolls must be reachable by
+    keyboard: it takes the focus (tabindex) and is named for a screen
+    reader ("Table: its caption", "Code")."""
+    for block in el.xpath(".//table[not(ancestor::table)] | .//pre[not(ancestor::table)]"):
+        if block.tag == "table":
+            caption = " ".join("".join(block.xpath("./caption//text()")).split())
+            label = f"Table: {caption}" if caption else "Table"
+        else:
+            label = "Code"
+        box = etree.Element("div", {"class": "scroll", "tabindex": "0", "role": "group", "aria-label": label})
+        block.addprevious(box)
+        box.tail, block.tail = block.tail, None
+        box.append(block)
+
+
 def serialise(el, method: str = "html") -> str:
     """The children of ``el`` as HTML (or XHTML with method="xml")."""
     return "".join(etree.tostring(child, method=method, encoding="unicode") for child in el)

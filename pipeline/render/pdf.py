@@ -27,7 +27,7 @@ from pipeline.render.workarounds import footnotes_kept
 
 #: One sheet per component, after the tokens they all read.
 STYLESHEETS = ("tokens.css", "page.css", "cover.css", "toc.css", "headings.css",
-               "text.css", "lists.css", "tables.css", "figures.css", "footnotes.css", "colophon.css")
+               "text.css", "lists.css", "code.css", "tables.css", "figures.css", "footnotes.css", "colophon.css")
 #: Added for the archival PDF/A variants.
 PDF_A_STYLESHEETS = ("pdfa.css",)
 
@@ -103,6 +103,7 @@ def prepare(pub: Publication, body: Body) -> list[tuple]:
         draw_maths(el)
         _ballot_boxes(el)
         strict_breaks(el)  # WeasyPrint has no line-break: strict (linebreak)
+        _code_lines(el)
         out.append((c, serialise(el)))
     return out
 
@@ -116,6 +117,27 @@ def _ballot_boxes(el) -> None:
         mark.text = "\u2611 " if box.get("checked") is not None else "\u2610 "
         mark.tail = box.tail
         box.getparent().replace(box, mark)
+
+
+def _code_lines(el) -> None:
+    """Each line of a code block in an element of its own, as pandoc
+    writes the lines of a highlighted one, and nothing between them: the
+    stylesheet (code.css) sets each as a block, so that a line too long for
+    the measure wraps with its continuation marked, and the newlines
+    between them would be lines of their own."""
+    for code in el.xpath(".//pre/code"):
+        if len(code) and all(child.tag == "span" and not (child.tail or "").strip("\n") for child in code) \
+                and not (code.text or "").strip("\n"):
+            code.text = None
+            for child in code:
+                child.tail = None
+            continue
+        if len(code):
+            continue  # markup of some other kind: left as it is
+        lines = (code.text or "").split("\n")
+        code.text = None
+        for line in lines:
+            etree.SubElement(code, "span").text = line
 
 
 def _inline_footnotes(el) -> None:
