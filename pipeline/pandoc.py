@@ -8,7 +8,10 @@ written once (``write_html``) from the numbered AST.
 from __future__ import annotations
 
 import json
+import math
 import os
+import resource
+import signal
 import subprocess
 from functools import lru_cache
 from importlib import resources
@@ -40,29 +43,59 @@ def pandoc_version() -> str:
     return pypandoc.get_pandoc_version()
 
 
-def _run(args: list[str], stdin: str, what: str) -> str:
+class TooComplex(Exception):
+    """pandoc went past its time or memory limit: the input is too complex
+    for it (the message says which limit)."""
+
+
+def _run(args: list[str], stdin: str, what: str, seconds: float = 600, memory_mb: int = 4000) -> str:
+    """Run pandoc with a cap on its heap (the GHC runtime's ``-M``) and on
+    its processor time (``RLIMIT_CPU``, with a wall-clock limit of four
+    times as much for a busy machine); past either, ``TooComplex``."""
     CALLS.append(what)
-    proc = subprocess.run(
-        [pandoc_path(), *args],
-        input=stdin.encode("utf-8"),
-        capture_output=True,
+    proc = subprocess.Popen(
+        [pandoc_path(), "+RTS", f"-M{int(memory_mb)}m", "-RTS", *args],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         env={"LANG": "C.UTF-8", "PATH": "/usr/bin:/bin"},
     )
+    try:
+        if hasattr(resource, "prlimit"):
+            cpu = max(1, math.ceil(seconds))
+            resource.prlimit(proc.pid, resource.RLIMIT_CPU, (cpu, cpu + 1))
+    except (OSError, ValueError):  # the process already ended
+        pass
+    try:
+        out, err = proc.communicate(stdin.encode("utf-8"), timeout=4 * seconds)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        raise TooComplex(f"more than {seconds:g} s") from None
+    except BaseException:  # Ctrl-C, SIGTERM: pandoc ends with the build
+        proc.kill()
+        proc.wait()
+        raise
+    error = err.decode("utf-8", "replace").strip()
     if proc.returncode != 0:
-        raise BuildError(f"pandoc failed while {what}: {proc.stderr.decode('utf-8', 'replace').strip()}")
-    return proc.stdout.decode("utf-8")
+        if "Heap exhausted" in error or "heap overflow" in error.lower():
+            raise TooComplex(f"more than {memory_mb} MB of memory")
+        if proc.returncode in (-signal.SIGXCPU, -signal.SIGKILL):
+            raise TooComplex(f"more than {seconds:g} s of processor time")
+        raise BuildError(f"pandoc failed while {what}: {error}")
+    return out.decode("utf-8")
 
 
-def parse_markdown(texts: list[str]) -> tuple[list[int], list[list[Any]]]:
-    """Parse Markdown texts in one pandoc process.
+def parse_markdown(texts: list[str], seconds: float = 600, memory_mb: int = 4000) -> tuple[list[int], list[list[Any]]]:
+    """Parse Markdown texts in one pandoc process, within ``seconds`` of
+    processor time and ``memory_mb`` of memory (else ``TooComplex``).
 
     Returns pandoc's API version and, for each text, its list of blocks.
     """
-    api, blocks, _renamed = parse_publication(texts)
+    api, blocks, _renamed = parse_publication(texts, seconds, memory_mb)
     return api, blocks
 
 
-def parse_publication(texts: list[str]) -> tuple[list[int], list[list[Any]], list[dict[str, str]]]:
+def parse_publication(texts: list[str], seconds: float = 600,
+                      memory_mb: int = 4000) -> tuple[list[int], list[list[Any]], list[dict[str, str]]]:
     """Parse a publication's Markdown texts, in reading order, in one pandoc
     process (lua/parse.lua says what it does across the files).
 
@@ -72,8 +105,11 @@ def parse_publication(texts: list[str]) -> tuple[list[int], list[list[Any]], lis
     """
     script = resources.files("pipeline").joinpath("lua/parse.lua")
     with resources.as_file(script) as path:
-        out = _run(["lua", str(path)], json.dumps(texts), "parsing Markdown")
-    doc = json.loads(out)
+        out = _run(["lua", str(path)], json.dumps(texts), "parsing Markdown", seconds, memory_mb)
+    try:
+        doc = json.loads(out)
+    except RecursionError:
+        raise TooComplex("nested too deeply to read back") from None
     divs = doc["blocks"]
     renamed = [json.loads(dict(div["c"][0][2]).get("renamed", "{}")) for div in divs]
     return doc["pandoc-api-version"], [div["c"][1] for div in divs], renamed

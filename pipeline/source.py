@@ -10,6 +10,7 @@ import datetime as dt
 import difflib
 import json
 import posixpath
+import math
 import re
 import unicodedata
 from dataclasses import dataclass, field
@@ -69,6 +70,8 @@ def _read_yaml(path: Path, problems: list[Problem]) -> YamlDoc | None:
     text = _read_text(path, problems)
     if text is None:
         return None
+    if not _yaml_shape_ok(path, text, problems):
+        return None
     try:
         node = yaml.compose(text, Loader=_Loader)
     except yaml.YAMLError as exc:
@@ -109,10 +112,61 @@ def _read_yaml(path: Path, problems: list[Problem]) -> YamlDoc | None:
             return out
         if isinstance(n, yaml.SequenceNode):
             return [build(v, p + (i,)) for i, v in enumerate(n.value)]
-        return loader.construct_object(n)
+        try:
+            value = loader.construct_object(n)
+        except ValueError:  # an integer of more digits than Python converts
+            value = None
+        if isinstance(value, (int, float)) and not isinstance(value, bool) or value is None and n.tag.endswith(":int"):
+            try:
+                finite = value is not None and math.isfinite(float(value)) and abs(float(value)) < 1e15
+            except OverflowError:
+                finite = False
+            if not finite:
+                problems.append(Problem(path, f"the number '{n.value[:20]}{'…' if len(n.value) > 20 else ''}' is not one a "
+                                              "publication can print (not finite, or more than 15 digits)",
+                                        "write the number in digits, e.g. 517 or 2.5", *at(n.start_mark)))
+                value = 0
+        return value
 
     doc.data = build(node, ())
     return doc
+
+
+#: publication.yaml is a few levels deep; anything much deeper is a mistake
+#: or an attack on the parser (which recurses once per level).
+MAX_YAML_DEPTH = 20
+
+
+def _yaml_shape_ok(path: Path, text: str, problems: list[Problem]) -> bool:
+    """Refuse aliases (``*name``: one small file could expand without end,
+    the "billion laughs") and nesting deeper than ``MAX_YAML_DEPTH``, by
+    reading the YAML's events, before anything is built from them."""
+    depth = 0
+    aliases = []
+    try:
+        for event in yaml.parse(text, Loader=_Loader):
+            if isinstance(event, yaml.AliasEvent):
+                aliases.append(event)
+            elif isinstance(event, (yaml.SequenceStartEvent, yaml.MappingStartEvent)):
+                depth += 1
+                if depth > MAX_YAML_DEPTH:
+                    m = event.start_mark
+                    problems.append(Problem(path, f"the YAML is nested more than {MAX_YAML_DEPTH} levels deep",
+                                            "publication.yaml needs four levels at most; close the brackets or "
+                                            "indent less", line=m.line + 1, column=m.column + 1))
+                    return False
+            elif isinstance(event, (yaml.SequenceEndEvent, yaml.MappingEndEvent)):
+                depth -= 1
+    except yaml.YAMLError:
+        pass  # reported with its place when the file is composed
+    if aliases:
+        m = aliases[0].start_mark
+        more = f" ({len(aliases)} aliases in the file)" if len(aliases) > 1 else ""
+        problems.append(Problem(path, f"YAML aliases such as '*{aliases[0].anchor}' are not allowed{more}",
+                                "write the value out in full where it is needed; aliases can make a small file "
+                                "expand without end", line=m.line + 1, column=m.column + 1))
+        return False
+    return True
 
 
 def _read_text(path: Path, problems: list[Problem]) -> str | None:
@@ -154,7 +208,10 @@ def _schema_problems(path: Path, doc: YamlDoc) -> list[Problem]:
         where = tuple(err.absolute_path)
         name = ".".join(str(p) for p in where) or "publication"
         sub = _subschema(where)
-        if err.validator == "additionalProperties":
+        if "propertyNames" in err.schema_path:
+            problem(f"'{err.instance}' is not a valid key in '{name}'",
+                    (sub.get("propertyNames") or {}).get("description", "") or "rename the key", where + (err.instance,))
+        elif err.validator == "additionalProperties":
             allowed = list((err.schema.get("properties") or {}).keys())
             for key in err.instance:
                 if key in allowed:
@@ -507,11 +564,13 @@ def load(folder: Path | str) -> Publication:
                                   hint="start from the publication.yaml that `pipeline new` writes"))
     problems += _schema_problems(ypath, doc)
     data = doc.data
+    limits = _limits(data)
 
     # the chapter files, in reading order
     plan = _plan(data)
     read: list[tuple[_Planned, Path, str]] = []
     seen: set[Path] = set()
+    past_limits = False
     for item in plan:
         line, column = doc.pos(item.ypos, key=False)
         at = dict(line=line, column=column)
@@ -529,15 +588,25 @@ def load(folder: Path | str) -> Publication:
             problems.append(Problem(ypath, f"chapter file '{item.name}' does not exist",
                                     f"create {path.relative_to(root)} or correct the name", **at))
             continue
+        if not _size_ok(path, limits, problems):
+            past_limits = True
+            continue
         text = _read_text(path, problems)
         if text is None:
             continue
         if not text.strip():
             problems.append(Problem(path, "the file is empty", "write the chapter, or remove it from publication.yaml", line=1))
             continue
+        if not _nesting_ok(path, text, limits, problems):
+            past_limits = True
+            continue
         read.append((item, path, text))
+    if past_limits:  # a file left unparsed would make its sections' links look broken: stop here
+        raise SourceError(_in_reading_order(problems, [ypath, *(path for _, path, _ in read)]))
 
-    api_version, parsed, renamed = pandoc.parse_publication([text for _, _, text in read]) if read else ([], [], [])
+    api_version, parsed, renamed = _parse(read, limits, problems)
+    if parsed is None:
+        raise SourceError(_in_reading_order(problems, [ypath, *(path for _, path, _ in read)]))
     renamed_in = {path: r for (_, path, _), r in zip(read, renamed)}
 
     # headings: levels, numbers, ids, part titles
@@ -568,6 +637,13 @@ def load(folder: Path | str) -> Publication:
         outline += entries
         chapters.append(Chapter(item.kind, path, blocks, chapter_id, entries))
 
+    if len(outline) > limits["headings"]:
+        e = outline[limits["headings"]]
+        problems.append(Problem(e.location.file, f"the publication has {len(outline)} headings, more than the limit of "
+                                                 f"{limits['headings']} (limits.headings); this is the first one past it",
+                                _RAISE.format(key="headings", what="split the publication into several"),
+                                line=e.location.line))
+        raise SourceError(_in_reading_order(problems, [ypath, *(path for _, path, _ in read)]))
     assets: dict[str, Path] = {}
     _check_targets(root, chapters, ids, texts, assets, problems, renamed_in)
     _check_references(chapters, texts, problems)
@@ -636,6 +712,136 @@ def source_files(pub: Publication) -> list[tuple[str, Path]]:
     named), the file is where it really is. ``pipeline release`` archives
     exactly these files, so whatever builds also releases."""
     return sorted(pub.names.items())
+
+
+#: The limits on the Markdown (publication.yaml's ``limits:`` raises them):
+#: generous for real books (a 500-page one uses a tenth of each), small
+#: enough that no input takes a build's time or memory without end.
+LIMITS = {"markdown_mb": 4, "headings": 3000, "nesting": 32, "brackets": 6, "parse_seconds": 60,
+          "parse_memory_mb": 2000}
+_RAISE = ("{what}; if a real publication needs more, raise it with `limits: {{{key}: N}}` in publication.yaml")
+
+
+def _limits(data: dict) -> dict:
+    """The limits in force: the defaults, and what publication.yaml raises
+    (values of the wrong type have been reported by the schema)."""
+    given = data.get("limits") if isinstance(data.get("limits"), dict) else {}
+    out = dict(LIMITS)
+    for key, value in given.items():
+        if key in out and isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
+            out[key] = value
+    return out
+
+
+def _size_ok(path: Path, limits: dict, problems: list[Problem]) -> bool:
+    """A Markdown file no larger than limits.markdown_mb; the problem names
+    the line where the limit is crossed."""
+    limit = int(limits["markdown_mb"] * 1_000_000)
+    try:
+        size = path.stat().st_size
+        if size <= limit:
+            return True
+        with open(path, "rb") as f:
+            line = f.read(limit).count(b"\n") + 1
+    except OSError:
+        return True  # reported when it is read
+    problems.append(Problem(path, f"the file is {size / 1e6:.1f} MB, more than the limit of {limits['markdown_mb']:g} MB "
+                                  "for one Markdown file (limits.markdown_mb); the limit is crossed on this line",
+                            _RAISE.format(key="markdown_mb", what="split it into several chapter files"), line=line))
+    return False
+
+
+_QUOTES = re.compile(r"^(?:[ \t]*>)+")
+_LIST_ITEM = re.compile(r"^([ \t]*)(?:[-*+]|\d{1,9}[.)])(?:[ \t]|$)")
+_ANY_FENCE = re.compile(r"^[ \t]*(`{3,}|~{3,})")
+_DIV_FENCE = re.compile(r"^[ \t]*:{3,}[ \t]*(\S?)")
+_CODE_SPAN = re.compile(r"(`+).*?\1|\\.")
+
+
+def _nesting_ok(path: Path, text: str, limits: dict, problems: list[Problem]) -> bool:
+    """Refuse, before pandoc parses it, Markdown nested deeper than the
+    limits: block quotes, lists and fenced divs inside one another
+    (limits.nesting), and [brackets] inside one another in a paragraph
+    (limits.brackets: pandoc's time grows about threefold with each level).
+    Code is left out. One problem per file, at the line that goes past."""
+    fence = None
+    lists: list[int] = []
+    divs = 0
+    brackets = 0
+    for number, line in enumerate(text.split("\n"), 1):
+        q = _QUOTES.match(line)
+        quotes = q.group(0).count(">") if q else 0
+        rest = line[q.end():] if q else line
+        m = _ANY_FENCE.match(rest)
+        if fence is not None:
+            if m and m.group(1)[0] == fence[0] and len(m.group(1)) >= len(fence):
+                fence = None
+            continue
+        if m:
+            fence = m.group(1)
+            brackets = 0
+            continue
+        if not rest.strip():
+            brackets = 0
+            continue
+        d = _DIV_FENCE.match(rest)
+        if d:
+            divs = divs + 1 if d.group(1) else max(0, divs - 1)
+        item = _LIST_ITEM.match(rest)
+        indent = len(rest.expandtabs(4)) - len(rest.expandtabs(4).lstrip())
+        if item:
+            while lists and lists[-1] >= indent:
+                lists.pop()
+            lists.append(indent)
+        elif indent == 0:
+            lists.clear()
+        depth = quotes + len(lists) + divs
+        if depth > limits["nesting"]:
+            problems.append(Problem(path, f"lists, block quotes and divs are nested {depth} deep here, more than the limit "
+                                          f"of {limits['nesting']} (limits.nesting)",
+                                    _RAISE.format(key="nesting", what="nest them less deeply"), line=number))
+            return False
+        for ch in _CODE_SPAN.sub("", rest):
+            if ch == "[":
+                brackets += 1
+                if brackets > limits["brackets"]:
+                    problems.append(Problem(path, f"brackets [ ] are nested more than {limits['brackets']} deep here, the "
+                                                  "limit (limits.brackets): pandoc's time grows about threefold with each level",
+                                            _RAISE.format(key="brackets", what="nest them less deeply, or write \\[ for a "
+                                                          "bracket that is text"), line=number))
+                    return False
+            elif ch == "]":
+                brackets = max(0, brackets - 1)
+    return True
+
+
+def _parse(read: list, limits: dict, problems: list[Problem]):
+    """pandoc's parse of the files ``read``, within the limits' time and
+    memory. When pandoc goes past them, each file is parsed alone to name
+    the one at fault; returns (None, None, None) with the problem recorded."""
+    if not read:
+        return [], [], []
+    texts = [text for _, _, text in read]
+    cap = dict(seconds=limits["parse_seconds"], memory_mb=int(limits["parse_memory_mb"]))
+    try:
+        return pandoc.parse_publication(texts, **cap)
+    except pandoc.TooComplex as exc:
+        why, culprit = str(exc), None
+        if len(read) > 1:
+            for _, path, text in sorted(read, key=lambda r: len(r[2])):
+                try:
+                    pandoc.parse_markdown([text], **cap)
+                except pandoc.TooComplex as alone:
+                    why, culprit = str(alone), path
+                    break
+        culprit = culprit or max(read, key=lambda r: len(r[2]))[1]
+    problems.append(Problem(culprit, f"the Markdown is too complex to parse ({why}, the limit of limits.parse_seconds "
+                                     "and limits.parse_memory_mb)",
+                            _RAISE.format(key="parse_seconds", what="look for deeply nested or very long "
+                                          "constructs and simplify them").replace(
+                                "`limits: {parse_seconds: N}`", "`limits: {parse_seconds: N, parse_memory_mb: N}`"),
+                            line=1))
+    return None, None, None
 
 
 def _in_reading_order(problems: list[Problem], files: list[Path]) -> list[Problem]:

@@ -158,3 +158,118 @@ def test_a_plain_style_attribute_stays_fine():
     assert css_loads("color: #333; font-weight: bold; margin: 0 auto") is None
     assert css_loads("content: '\\2014'") is None
     assert css_loads("background: u\\72l(x)") == "url("
+
+
+# ------------------------------------------------ 03 and 14: YAML that expands or nests without end
+
+def alias_bomb() -> str:
+    lines = ["x_bomb:", '  a0: &a0 ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    for i in range(1, 9):
+        lines.append(f"  a{i}: &a{i} [" + ",".join([f"*a{i - 1}"] * 9) + "]")
+    return "\n".join(lines) + "\n"
+
+
+def test_a_yaml_alias_bomb_is_refused_within_seconds(tmp_path):
+    """redteam 03: the billion laughs grew to 9.5 GB with no message."""
+    pub = publication(tmp_path, yaml=alias_bomb())
+    start = time.monotonic()
+    proc = build(pub, timeout=60)
+    assert time.monotonic() - start < 30
+    refused(proc, "publication.yaml", line_of(pub, "publication.yaml", "a1: &a1"), "YAML aliases", "'*a0'")
+
+
+def test_yaml_nested_100000_deep_is_refused(tmp_path):
+    """redteam 14: ended as "internal error: RecursionError"."""
+    pub = publication(tmp_path, yaml="x_deep: " + "[" * 100000 + "]" * 100000 + "\n")
+    refused(build(pub), "publication.yaml", line_of(pub, "publication.yaml", "x_deep"), "nested more than")
+
+
+@pytest.mark.parametrize("value", ["9" * 5000, ".nan", "-.inf", "1.0e+400"])
+def test_a_key_figure_that_is_no_printable_number_is_refused(tmp_path, value):
+    """redteam 14: 5000 digits ended as an internal error; .nan was accepted."""
+    pub = publication(tmp_path, yaml=f'key_figures:\n  items:\n    - value: {value}\n      unit: "%"\n      label: x\n')
+    refused(build(pub), "publication.yaml", line_of(pub, "publication.yaml", "- value:"), "is not one a publication can print")
+
+
+def test_style_keys_and_values_that_break_the_stylesheet_are_refused(tmp_path):
+    """redteam 14: a style key `___` and a value opening a CSS comment."""
+    pub = publication(tmp_path, yaml='style:\n  ___: red\n  accent: "red /*"\n')
+    proc = build(pub)
+    refused(proc, "publication.yaml", line_of(pub, "publication.yaml", "___"), "'___' is not a valid key in 'style'")
+    refused(proc, "publication.yaml", line_of(pub, "publication.yaml", "accent:"), "'style.accent' has the value")
+
+
+# ------------------------------------------------ 04 and 15: Markdown past the limits
+
+def deep_brackets(n: int) -> str:
+    return "\n" + "[" * n + "x" + "](#sampling)" * n + "\n"
+
+
+@pytest.mark.parametrize("name, text, phrase", [
+    ("50,000 nested brackets", deep_brackets(50000), "brackets [ ] are nested more than 6 deep"),
+    ("a list 5,000 deep", "\n" + "".join("  " * i + "- item\n" for i in range(5000)), "more than the limit of 4 MB"),
+    ("a list 300 deep", "\n" + "".join("  " * i + "- item\n" for i in range(300)), "nested 33 deep here, more than the limit of 32"),
+    ("5,000 nested quotes", "\n" + ">" * 5000 + " deep\n", "deep here, more than the limit of 32"),
+    ("5,000 nested divs", "\n" + "::: a\n" * 5000 + "x\n" + ":::\n" * 5000, "nested 33 deep here"),
+    ("nested quotes and lists", "\n" + "".join("> " * i + "- x\n" for i in range(1, 40)), "more than the limit of 32"),
+])
+def test_markdown_nested_past_the_limits_is_refused_at_once(tmp_path, name, text, phrase):
+    """redteam 04: pandoc ran for minutes and GBs; quotes ended in a RecursionError."""
+    pub = publication(tmp_path, text)
+    start = time.monotonic()
+    proc = build(pub, timeout=60)
+    assert time.monotonic() - start < 30, name
+    refused(proc, "findings.md", None, phrase)
+    assert "limits:" in proc.stderr and "publication.yaml" in proc.stderr  # how to raise it
+    assert proc.stderr.count("error:") == 1, proc.stderr  # no knock-on errors from the unparsed file
+
+
+def test_brackets_in_code_do_not_count(tmp_path):
+    pub = publication(tmp_path, "\n`[[[[[[[[[[x]]]]]]]]]]` and\n\n```\n[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]\n```\n\n"
+                                "~~~\n" + "> " * 40 + "\n~~~\n")
+    assert build(pub, "--formats", "html", "--no-check").returncode == 0
+
+
+def test_a_limit_is_raised_in_publication_yaml(tmp_path):
+    """The documented way past a limit: limits: in publication.yaml."""
+    text = "\n" + "".join("  " * i + "- item\n" for i in range(40))
+    pub = publication(tmp_path, text)
+    refused(build(pub), "findings.md", None, "limits.nesting")
+    pub2 = publication(tmp_path, text, yaml="limits:\n  nesting: 50\n", name="pub2")
+    assert build(pub2, "--formats", "html", "--no-check").returncode == 0
+
+
+def test_pandoc_past_its_time_limit_ends_in_a_message(tmp_path):
+    """redteam 04: with the bracket limit raised, pandoc's own time limit
+    (limits.parse_seconds) ends the parse, and the file is named."""
+    pub = publication(tmp_path, deep_brackets(50000), yaml="limits:\n  brackets: 100000\n  parse_seconds: 2\n")
+    start = time.monotonic()
+    proc = build(pub, timeout=120)
+    assert time.monotonic() - start < 40
+    refused(proc, "findings.md", 1, "the Markdown is too complex to parse (more than 2 s")
+    assert "parse_memory_mb" in proc.stderr
+
+
+def test_pandoc_runs_with_a_memory_cap():
+    """The parse's heap is capped (GHC's -M): pandoc stops at the cap."""
+    from pipeline import pandoc
+
+    with pytest.raises(pandoc.TooComplex):
+        pandoc._run(["--from=markdown", "--to=json"], "word " * 3_000_000, "parsing", seconds=60, memory_mb=100)
+
+
+def test_10000_headings_are_refused_at_the_first_past_the_limit(tmp_path):
+    """redteam 15: 10,000 headings ran 300 s and 4.6 GB."""
+    pub = publication(tmp_path, "".join(f"\n## Heading number {i}\n\nText {i}.\n" for i in range(10000)))
+    proc = build(pub, timeout=120)
+    first = sum(1 for t in (pub / "findings.md").read_text("utf-8").splitlines() if t.startswith("#"))
+    assert first > 3000
+    refused(proc, "findings.md", None, "more than the limit of 3000 (limits.headings)")
+
+
+def test_a_markdown_file_past_the_size_limit_is_refused(tmp_path):
+    """redteam 15: 50 MB of Markdown ran 300 s and 11.5 GB."""
+    pub = publication(tmp_path, "\n" + "A line of text.\n" * 400_000)
+    proc = build(pub, timeout=60)
+    limit_line = (pub / "findings.md").read_bytes()[:4_000_000].count(b"\n") + 1
+    refused(proc, "findings.md", limit_line, "more than the limit of 4 MB", "limits.markdown_mb")
