@@ -571,6 +571,7 @@ def load(folder: Path | str) -> Publication:
     read: list[tuple[_Planned, Path, str]] = []
     seen: set[Path] = set()
     past_limits = False
+    headings_seen = 0
     for item in plan:
         line, column = doc.pos(item.ypos, key=False)
         at = dict(line=line, column=column)
@@ -600,6 +601,15 @@ def load(folder: Path | str) -> Publication:
         if not _nesting_ok(path, text, limits, problems):
             past_limits = True
             continue
+        # headings counted before pandoc parses them (the count decides how
+        # long the parse and every later stage take); checked again after
+        candidates = _heading_candidates(text)
+        if not past_limits and headings_seen + len(candidates) > limits["headings"]:
+            line = candidates[limits["headings"] - headings_seen][0]
+            problems.append(_too_many_headings(path, line, headings_seen + len(candidates), limits))
+            past_limits = True
+            continue
+        headings_seen += len(candidates)
         read.append((item, path, text))
     if past_limits:  # a file left unparsed would make its sections' links look broken: stop here
         raise SourceError(_in_reading_order(problems, [ypath, *(path for _, path, _ in read)]))
@@ -639,10 +649,7 @@ def load(folder: Path | str) -> Publication:
 
     if len(outline) > limits["headings"]:
         e = outline[limits["headings"]]
-        problems.append(Problem(e.location.file, f"the publication has {len(outline)} headings, more than the limit of "
-                                                 f"{limits['headings']} (limits.headings); this is the first one past it",
-                                _RAISE.format(key="headings", what="split the publication into several"),
-                                line=e.location.line))
+        problems.append(_too_many_headings(e.location.file, e.location.line, len(outline), limits))
         raise SourceError(_in_reading_order(problems, [ypath, *(path for _, path, _ in read)]))
     assets: dict[str, Path] = {}
     _check_targets(root, chapters, ids, texts, assets, problems, renamed_in)
@@ -731,6 +738,12 @@ def _limits(data: dict) -> dict:
         if key in out and isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
             out[key] = value
     return out
+
+
+def _too_many_headings(path: Path, line: int | None, count: int, limits: dict) -> Problem:
+    return Problem(path, f"the publication has {count}{'' if count > limits['headings'] else ' or more'} headings, "
+                         f"more than the limit of {limits['headings']} (limits.headings); this is the first one past it",
+                   _RAISE.format(key="headings", what="split the publication into several"), line=line)
 
 
 def _size_ok(path: Path, limits: dict, problems: list[Problem]) -> bool:
