@@ -321,6 +321,14 @@ def _heading_lines(text: str, titles: list[str]) -> list[int | None]:
     return out
 
 
+def _written_both_ways(text: str, line: int) -> bool:
+    """Whether the heading on ``line`` is an ATX heading (``## Title``)
+    with a setext underline on the next line: CommonMark (GitHub) reads a
+    heading and a rule, pandoc a heading whose text begins with the #s."""
+    lines = text.splitlines()
+    return line < len(lines) and bool(_ATX.match(lines[line - 1])) and bool(_SETEXT.match(lines[line]))
+
+
 class _Finder:
     """Finds where something from the AST is written in a file's text.
 
@@ -932,6 +940,11 @@ def _number_headings(path: Path, text: str, blocks: list, item: _Planned, part_n
                                           f"({'#' * MAX_HEADING_LEVEL}) at most",
                                     f"make it a level-{MAX_HEADING_LEVEL} heading ({'#' * MAX_HEADING_LEVEL}), "
                                     "or a paragraph in bold", line=line))
+        if line and title.startswith("#") and _written_both_ways(text, line):
+            problems.append(Problem(path, f"the heading '{title[:60]}' is underlined, so pandoc takes its #s for text "
+                                          "and prints them",
+                                    "remove the line of - or = under it (the #s make the heading); for a rule below "
+                                    "the heading, leave a blank line before the ---", line=line))
         previous = level
         number = ""
         if kind == "part" and "unnumbered" not in classes and level <= MAX_HEADING_LEVEL:

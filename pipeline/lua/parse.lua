@@ -204,6 +204,17 @@ local function alert(quote)
   return pandoc.Div({pandoc.BlockQuote(blocks)}, pandoc.Attr('', {'alert', 'alert-' .. kind:lower()}, {}))
 end
 
+local function boxed(div)
+  -- ::: warning ... ::: (a fenced div named like an alert, as pandoc's manual
+  -- writes one): the same labelled quote as > [!WARNING]; its id is kept
+  if #div.classes ~= 1 then return nil end
+  local kind = div.classes[1]:upper()
+  if not ALERTS[kind] or div.classes[1] ~= kind:lower() then return nil end
+  local blocks = pandoc.Blocks{pandoc.Para({pandoc.Strong({pandoc.Str(ALERTS[kind])})})}
+  blocks:extend(div.content)
+  return pandoc.Div({pandoc.BlockQuote(blocks)}, pandoc.Attr(div.identifier, {'alert', 'alert-' .. div.classes[1]}, div.attributes))
+end
+
 local function clean_raw(doc)
   doc = doc:walk({
     Inlines = raw_inlines,
@@ -214,7 +225,7 @@ local function clean_raw(doc)
       if raw ~= el.text then el.text = raw; return el end
     end,
   })
-  return doc:walk({ BlockQuote = alert }):walk({ Blocks = carry_anchors })
+  return doc:walk({ BlockQuote = alert, Div = boxed }):walk({ Blocks = carry_anchors })
 end
 
 -- ------------------------------------------------------- headings out of the outline

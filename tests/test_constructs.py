@@ -1,0 +1,286 @@
+"""Issue 12: every Markdown construct real documents use either publishes
+clean in all three formats or is refused by the source check, with
+file:line and a hint.
+
+tests/fixtures/constructs/ holds a copy of the snippets of
+``../shared/realdocs/constructs/`` (one construct each). The supported ones
+are the parts of one publication, built and checked once (the validators
+included); the tests read its outputs back to see each construct as a
+reader does. The refused ones are each a part of a publication that only
+the source check reads, and the tests name the exact message.
+
+A snippet is a section (``## …``); a part begins with its title, so each
+one is published under a level-1 heading "The <name> snippet", which moves
+its lines down by ``OFFSET``."""
+
+from __future__ import annotations
+
+import filecmp
+import re
+import zipfile
+from pathlib import Path
+
+import pytest
+from lxml import etree, html as lxml_html
+
+from conftest import ROOT
+
+SNIPPETS = ROOT / "tests" / "fixtures" / "constructs"
+SHARED = ROOT.parent / "shared" / "realdocs" / "constructs"
+OFFSET = 2  # the part's title and a blank line above the snippet
+
+#: The constructs that publish; each is read back by a test below.
+SUPPORTED = ["alert", "autolink", "deflist", "details", "emoji", "fdiv", "imgattr", "lineblock", "longcode",
+             "math", "notehead", "notetable", "tasks"]
+
+#: The constructs the source check refuses: (line in the snippet, column, message, hint).
+REFUSED = {
+    "cite": (3, 17, "the citation '[@doe99, p. 33]' needs a bibliography, which a publication does not have",
+             "write the reference out, e.g. (Doe 1999, p. 33), and list the works in a chapter of their own"),
+    "rawtex": (5, 1, "raw TeX (\\newpage) is not read: it would print as it is written",
+               "remove it, or write what it means in Markdown (the PDF breaks pages by itself; a table, list or "
+               "emphasis has a Markdown form)"),
+    "setext": (1, None, "the heading '## Setext' is underlined, so pandoc takes its #s for text and prints them",
+               "remove the line of - or = under it (the #s make the heading); for a rule below the heading, leave "
+               "a blank line before the ---"),
+}
+
+
+def _publication(folder: Path, names) -> Path:
+    """A publication of the snippets ``names``, one part each."""
+    folder.mkdir()
+    (folder / "figures").mkdir()
+    for svg in (SNIPPETS / "figures").iterdir():
+        (folder / "figures" / svg.name).write_bytes(svg.read_bytes())
+    parts = []
+    for name in names:
+        title = f"The {name} snippet"
+        text = (SNIPPETS / f"{name}.md").read_text("utf-8")
+        (folder / f"{name}.md").write_text(f"# {title}\n\n{text}", "utf-8")
+        parts.append(f"    - title: {title}\n      file: {name}.md\n")
+    (folder / "publication.yaml").write_text(
+        "title: Markdown constructs\nauthors:\n  - name: Ada Example\nlanguage: en\n"
+        "edition:\n  version: 1.0.0\n  date: 2026-12-01\noutline:\n  parts:\n" + "".join(parts), "utf-8")
+    return folder
+
+
+def test_every_snippet_is_supported_or_refused():
+    names = sorted(p.stem for p in SNIPPETS.glob("*.md") if p.name != "README.md")
+    assert sorted(SUPPORTED + list(REFUSED)) == names
+    assert not set(SUPPORTED) & set(REFUSED)
+
+
+@pytest.mark.skipif(not SHARED.is_dir(), reason="no ../shared/realdocs/constructs beside this clone")
+def test_the_copy_is_the_shared_snippets():
+    shared = sorted(p.name for p in SHARED.glob("*.md"))
+    assert shared == sorted(p.name for p in SNIPPETS.glob("*.md") if p.name != "README.md")
+    match, mismatch, errors = filecmp.cmpfiles(SHARED, SNIPPETS, shared, shallow=False)
+    assert (mismatch, errors) == ([], [])
+
+
+# ----------------------------------------------------------------- refused
+
+
+@pytest.fixture(scope="module")
+def refusals(tmp_path_factory):
+    """The source check's problems with the refused snippets, by file name."""
+    from pipeline import source
+    from pipeline.errors import SourceError
+
+    folder = _publication(tmp_path_factory.mktemp("refused") / "refused", sorted(REFUSED))
+    with pytest.raises(SourceError) as caught:
+        source.load(folder)
+    found: dict[str, list] = {}
+    for problem in caught.value.problems:
+        found.setdefault(problem.file.name, []).append(problem)
+    return found
+
+
+@pytest.mark.parametrize("name", sorted(REFUSED))
+def test_a_refused_construct_is_one_message_with_file_line_and_hint(refusals, name):
+    line, column, message, hint = REFUSED[name]
+    problems = refusals.get(f"{name}.md", [])
+    assert len(problems) == 1, [str(p) for p in problems]
+    p = problems[0]
+    assert (p.line, p.column, p.message, p.hint) == (line + OFFSET, column, message, hint)
+    where = f"{name}.md:{line + OFFSET}" + (f":{column}" if column else "")
+    assert str(p).endswith(f"{where}: error: {message}\n  hint: {hint}")
+
+
+def test_setext_headings_as_written_alone_are_supported(tmp_path):
+    """Only a heading written both ways is refused: an underlined title
+    (either level), or ``## Title`` with a rule after a blank line, is read."""
+    from pipeline import source
+
+    folder = _publication(tmp_path / "pub", ["tasks"])
+    (folder / "tasks.md").write_text("The tasks snippet\n=================\n\nText.\n\nUnderlined\n----------\n\n"
+                                     "Text.\n\n## Ruled\n\n-------\n\nText.\n", "utf-8")
+    pub = source.load(folder)
+    assert [e.title for e in pub.outline] == ["The tasks snippet", "Underlined", "Ruled"]
+
+
+# ----------------------------------------------------------------- supported
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    """The supported snippets, one part each, built and checked in all three
+    formats with the validators (a failed check raises CheckFailed)."""
+    from pipeline.build import build
+
+    folder = _publication(tmp_path_factory.mktemp("supported") / "constructs", SUPPORTED)
+    return build(folder, tmp_path_factory.mktemp("dist"))
+
+
+@pytest.fixture(scope="module")
+def html(built):
+    return lxml_html.fromstring(built.files["html"].read_bytes())
+
+
+@pytest.fixture(scope="module")
+def epub(built):
+    """name -> the EPUB's chapter document of that snippet, parsed."""
+    out = {}
+    with zipfile.ZipFile(built.files["epub"]) as z:
+        for name in z.namelist():
+            if name.endswith(".xhtml"):
+                doc = etree.fromstring(z.read(name))
+                text = " ".join("".join(doc.itertext()).split())
+                for snippet in SUPPORTED:
+                    if f"The {snippet} snippet" in text and name.startswith("EPUB/text/"):
+                        out[snippet] = doc
+    return out
+
+
+@pytest.fixture(scope="module")
+def pdf_pages(built):
+    """name -> the text of the PDF page that starts the snippet's part."""
+    import pypdfium2 as pdfium
+
+    doc = pdfium.PdfDocument(built.files["pdf"])
+    try:
+        texts = [doc[i].get_textpage().get_text_range().replace("\r", "") for i in range(len(doc))]
+        outline = [(b.get_title(), b.get_dest().get_index()) for b in doc.get_toc()]
+    finally:
+        doc.close()
+    pages = {}
+    for title, index in outline:
+        m = re.fullmatch(r"\d+ The (\w+) snippet", title)
+        if m:
+            pages[m.group(1)] = texts[index]
+    pages["_outline"] = [t for t, _ in outline]
+    return pages
+
+
+def _section(page, ident):
+    found = page.xpath(f"//main//*[@id='{ident}']")
+    assert len(found) == 1
+    return found[0]
+
+
+def _words(text: str) -> str:
+    return " ".join(text.split())
+
+
+def test_the_supported_constructs_build_and_check_clean(built):
+    assert built.check.ok and built.check.findings() == []
+    import json
+
+    report = json.loads((built.out_dir / "check.json").read_text("utf-8"))
+    tools = {fmt: report["formats"][fmt]["conformance"]["tool"] for fmt in ("epub", "html")}
+    assert tools["epub"].startswith("EPUBCheck") and tools["html"].startswith("Nu Html Checker")
+    assert all(report["formats"][fmt]["conformance"]["ok"] for fmt in ("pdf", "epub", "html"))
+
+
+def _xhtml(doc, path):
+    return doc.xpath(path, namespaces={"h": "http://www.w3.org/1999/xhtml", "m": "http://www.w3.org/1998/Math/MathML"})
+
+
+def test_alert_is_a_labelled_quote(html, epub, pdf_pages):
+    quote = _section(html, "alerts").xpath(".//div[contains(@class, 'alert-note')]/blockquote")[0]
+    assert [_words(p.text_content()) for p in quote.xpath("p")] == ["Note", "Useful information that users should know."]
+    assert _xhtml(epub["alert"], "//h:div[contains(@class, 'alert-note')]/h:blockquote/h:p/h:strong[.='Note']")
+    assert "Note\nUseful information that users should know." in pdf_pages["alert"]
+
+
+def test_fenced_div_named_like_an_alert_is_the_same_labelled_quote(html, epub, pdf_pages):
+    quote = _section(html, "fdiv").xpath(".//div[contains(@class, 'alert-warning')]/blockquote")[0]
+    assert [_words(p.text_content()) for p in quote.xpath("p")] == ["Warning", "This is a warning box."]
+    assert _xhtml(epub["fdiv"], "//h:div[contains(@class, 'alert-warning')]/h:blockquote")
+    assert "Warning\nThis is a warning box." in pdf_pages["fdiv"]
+
+
+def test_autolink_in_angle_brackets_is_a_link_bare_addresses_are_text(html, pdf_pages):
+    para = _section(html, "autolink").xpath("p")[0]
+    assert para.xpath("a/@href") == ["https://example.org"]
+    assert _words(para.text_content()) == "See https://example.org and www.example.com and bare https://example.net."
+    assert "www.example.com" in pdf_pages["autolink"]
+
+
+def test_definition_list(html, epub, pdf_pages):
+    dl = _section(html, "deflist").xpath("dl")[0]
+    assert [_words(e.text_content()) for e in dl] == ["Term one", "Definition one.", "Term two",
+                                                       "Definition two, with code."]
+    assert len(_xhtml(epub["deflist"], "//h:dl/h:dd")) == 2
+    assert "Term two\nDefinition two, with code." in pdf_pages["deflist"]
+
+
+def test_details_are_shown_open(html, epub, pdf_pages):
+    details = _section(html, "details").xpath("details")[0]
+    assert details.get("open") is not None
+    assert _words(details.xpath("summary")[0].text_content()) == "Click to expand"
+    assert _xhtml(epub["details"], "//h:details[@open]/h:summary")
+    assert "Click to expand" in pdf_pages["details"] and "Hidden text here." in pdf_pages["details"]
+
+
+def test_emoji_prints_and_shortcodes_stay_as_written(html, pdf_pages):
+    assert _words(_section(html, "emoji").xpath("p")[0].text_content()) == "Great work 👍 :smile:"
+    assert "Great work 👍 :smile:" in pdf_pages["emoji"]
+
+
+def test_image_attributes_size_the_image(html, epub):
+    img = _section(html, "imgattr").xpath(".//figure/img")[0]
+    assert img.get("alt") == "A half-width figure." and "width:50" in img.get("style").replace(" ", "")
+    assert "width:50" in _xhtml(epub["imgattr"], "//h:figure/h:img/@style")[0].replace(" ", "")
+
+
+def test_line_block_keeps_its_lines(html, pdf_pages):
+    block = _section(html, "lineblock").xpath("div[@class='line-block']")[0]
+    assert len(block.xpath("br")) == 1
+    assert "The limerick packs laughs anatomical\nIn space that is quite economical." in pdf_pages["lineblock"]
+
+
+def test_a_long_code_line_wraps_in_the_pdf_and_scrolls_on_the_page(html, pdf_pages):
+    code = _section(html, "longcode").xpath(".//div[@class='scroll']/pre/code")[0]
+    assert code.text.startswith("this_is_a_very_long_line_of_code")
+    lines = [ln.strip() for ln in pdf_pages["longcode"].splitlines()]
+    start = next(i for i, ln in enumerate(lines) if ln.startswith("this_is_a_very_long_line"))
+    assert _words(" ".join(lines[start:start + 2])) == ("this_is_a_very_long_line_of_code = call_something(argument_one, "
+                                                        "argument_two, argument_three, argument_four)")
+
+
+def test_maths_is_mathml_on_the_page_and_drawn_in_the_pdf(html, epub, pdf_pages):
+    maths = _section(html, "math-sec").xpath(".//*[local-name()='math']")
+    assert [m.get("display") for m in maths] == ["inline", "block"]
+    assert len(_xhtml(epub["math"], "//m:math")) == 2
+    assert "Einstein wrote" in pdf_pages["math"] and "$" not in pdf_pages["math"] and "mc^2" not in pdf_pages["math"]
+
+
+def test_a_note_in_a_heading_stays_out_of_the_contents(html, pdf_pages):
+    heading = _section(html, "hnote").xpath("h3")[0]
+    assert heading.xpath("a[@role='doc-noteref']")
+    assert "11.1 Heading with a note" in [_words(a.text_content()) for a in html.xpath("//nav//a")]
+    assert "11.1 Heading with a note" in pdf_pages["_outline"]
+    assert "1. A note in a heading." in pdf_pages["notehead"]
+
+
+def test_a_note_in_a_table_is_printed_with_the_table(html, pdf_pages):
+    cell = _section(html, "notetable").xpath(".//td")[0]
+    assert cell.xpath("a[@role='doc-noteref']")
+    assert "The note in a table." in pdf_pages["notetable"]
+
+
+def test_task_lists_are_ballot_boxes(html, pdf_pages):
+    boxes = _section(html, "tasks").xpath(".//ul[@class='task-list']//input[@type='checkbox']")
+    assert [b.get("checked") is not None for b in boxes] == [False, True]
+    assert "☐ write the draft\n☑ collect data" in pdf_pages["tasks"]
