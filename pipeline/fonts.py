@@ -76,6 +76,16 @@ SERIF = Family("Source Serif Pro", "font_source_serif_pro", "files", _weights("S
 SANS = Family("Source Sans Pro", "font_source_sans_pro", "files", _weights("SourceSansPro"))
 SERIF_SC = Family("Noto Serif SC", "pylopdf_fonts_zh_cn", "", _one("NotoSerifSC-Regular.otf"))
 SANS_SC = Family("Noto Sans SC", "pylopdf_fonts_zh_cn", "", _one("NotoSansSC-Regular.otf"))
+SERIF_TC = Family("Noto Serif TC", "pylopdf_fonts_zh_tw", "", _one("NotoSerifTC-Regular.otf"))
+SANS_TC = Family("Noto Sans TC", "pylopdf_fonts_zh_tw", "", _one("NotoSansTC-Regular.otf"))
+SERIF_JP = Family("Noto Serif JP", "pylopdf_fonts_jp", "", _one("NotoSerifJP-Regular.otf"))
+SANS_JP = Family("Noto Sans JP", "pylopdf_fonts_jp", "", _one("NotoSansJP-Regular.otf"))
+SERIF_KR = Family("Noto Serif KR", "pylopdf_fonts_ko", "", _one("NotoSerifKR-Regular.otf"))
+SANS_KR = Family("Noto Sans KR", "pylopdf_fonts_ko", "", _one("NotoSansKR-Regular.otf"))
+#: The CJK families by the language they set: (text, display).
+CJK = {"zh-Hans": (SERIF_SC, SANS_SC), "zh-Hant": (SERIF_TC, SANS_TC), "ja": (SERIF_JP, SANS_JP),
+       "ko": (SERIF_KR, SANS_KR)}
+CJK_FAMILIES = tuple(f for pair in CJK.values() for f in pair)
 NOTO_SANS = Family("Noto Sans", "manimgx_fonts", "", (Face("NotoSans[wght].ttf", 400, "normal"),
                                                        Face("NotoSans-Italic[wght].ttf", 400, "italic")))
 SCRIPTS = tuple(Family(f"Noto Sans {script}", "manimgx_fonts", "", _one(f"NotoSans{script}[wght].ttf")) for script in (
@@ -83,7 +93,7 @@ SCRIPTS = tuple(Family(f"Noto Sans {script}", "manimgx_fonts", "", _one(f"NotoSa
     "Kannada", "Khmer", "Lao", "Malayalam", "Myanmar", "Oriya", "Sinhala", "Tamil", "Telugu", "Thai"))
 SYMBOLS = Family("Noto Sans Symbols", "manimgx_fonts", "", _one("NotoSansSymbols[wght].ttf"))
 EMOJI = Family("Noto Emoji", "manimgx_fonts", "", _one("NotoEmoji[wght].ttf"))
-FAMILIES = (SERIF, SANS, SERIF_SC, SANS_SC, NOTO_SANS, *SCRIPTS, SYMBOLS, EMOJI)
+FAMILIES = (SERIF, SANS, *CJK_FAMILIES, NOTO_SANS, *SCRIPTS, SYMBOLS, EMOJI)
 BY_NAME = {f.name: f for f in FAMILIES}
 
 #: The generic family closing each stack (the stylesheets' own fallback).
@@ -107,24 +117,49 @@ def _cmap(path: Path) -> frozenset[int]:
         font.close()
 
 
+def cjk_language(language: str) -> str | None:
+    """The CJK writing a language tag asks for: ``zh-Hans`` (zh, zh-CN,
+    zh-SG and their longer forms), ``zh-Hant`` (zh-Hant, zh-TW, zh-HK,
+    zh-MO), ``ja`` or ``ko``; None for any other language."""
+    tags = language.lower().split("-")
+    if tags[0] == "zh":
+        return "zh-Hant" if any(t in ("hant", "tw", "hk", "mo") for t in tags[1:]) else "zh-Hans"
+    return {"ja": "ja", "ko": "ko"}.get(tags[0])
+
+
 def is_chinese(language: str) -> bool:
     """Simplified Chinese: zh, zh-Hans, zh-CN, zh-SG and their longer forms."""
-    tags = language.lower().split("-")
-    if tags[0] != "zh":
-        return False
-    return not any(t in ("hant", "tw", "hk", "mo") for t in tags[1:])
+    return cjk_language(language) == "zh-Hans"
 
 
 def primaries(language: str) -> dict[str, tuple[Family, ...]]:
-    """The families a language's text is set in, before any fallback."""
-    if is_chinese(language):
-        return {"text": (SERIF_SC, SERIF), "display": (SANS_SC, SANS)}
+    """The families a language's text is set in, before any fallback: for
+    Chinese, Japanese and Korean the Noto CJK family of that writing, whose
+    own Latin letters set the Latin words in it (Source Serif and Source
+    Sans follow for anything it lacks)."""
+    cjk = cjk_language(language)
+    if cjk:
+        serif, sans = CJK[cjk]
+        return {"text": (serif, SERIF), "display": (sans, SANS)}
     return {"text": (SERIF,), "display": (SANS,)}
 
 
-def _fallbacks(role: str) -> tuple[Family, ...]:
-    han = SERIF_SC if role == "text" else SANS_SC
-    return (NOTO_SANS, *SCRIPTS, SYMBOLS, han, EMOJI)
+def _has(codepoints: set[int], lo: int, hi: int) -> bool:
+    return any(lo <= cp <= hi for cp in codepoints)
+
+
+def _fallbacks(role: str, codepoints: set[int]) -> tuple[Family, ...]:
+    """The fallbacks in the order they are tried. Han characters in a text
+    that is not Chinese, Japanese or Korean are set in the Simplified
+    Chinese family, or the Japanese one when the text has kana (a Japanese
+    phrase); Hangul in the Korean family; each only for the characters the
+    families before it lack."""
+    index = 0 if role == "text" else 1
+    order = ["zh-Hans", "zh-Hant", "ja", "ko"]
+    if _has(codepoints, 0x3040, 0x30FF):  # Hiragana, Katakana
+        order.remove("ja")
+        order.insert(0, "ja")
+    return (NOTO_SANS, *SCRIPTS, SYMBOLS, *(CJK[o][index] for o in order), EMOJI)
 
 
 def ignorable(ch: str) -> bool:
@@ -196,8 +231,8 @@ def stacks(language: str, characters: str | set[str]) -> Stacks:
     fallbacks some character needs."""
     codepoints = {ord(c) for c in set(characters) | set(FURNITURE) if not ignorable(c)}
     base = primaries(language)
-    text, left_text = _choose(base["text"], _fallbacks("text"), codepoints)
-    display, left_display = _choose(base["display"], _fallbacks("display"), codepoints)
+    text, left_text = _choose(base["text"], _fallbacks("text", codepoints), codepoints)
+    display, left_display = _choose(base["display"], _fallbacks("display", codepoints), codepoints)
     missing = {}
     for cp in sorted(left_text | left_display):
         stack = text if cp in left_text else display
@@ -206,17 +241,18 @@ def stacks(language: str, characters: str | set[str]) -> Stacks:
 
 
 def _expected(ch: str, stack: tuple[Family, ...]) -> Family:
-    """The family a character's script is set in: the Han fonts for Han
-    characters, Noto Emoji for emoji, else the stack's first."""
+    """The family a character's script is set in: the CJK fonts for Han
+    characters, kana and Hangul, Noto Emoji for emoji, else the stack's first."""
     block = block_name(ord(ch))
-    if block.startswith("CJK") or block in ("Hiragana", "Katakana"):
-        return next((f for f in stack if f in (SERIF_SC, SANS_SC)), SERIF_SC)
+    if block.startswith("CJK") or block in ("Hiragana", "Katakana") or block.startswith("Hangul"):
+        return next((f for f in stack if f in CJK_FAMILIES), SERIF_SC)
     if "Emoji" in block or "Pictographs" in block or "Emoticons" in block:
         return EMOJI
     return stack[0]
 
 
 _BLOCKS = (
+    (0x1100, 0x11FF, "Hangul Jamo"), (0x3130, 0x318F, "Hangul Compatibility Jamo"),
     (0x2E80, 0x2EFF, "CJK Radicals Supplement"), (0x3000, 0x303F, "CJK Symbols and Punctuation"),
     (0x3040, 0x309F, "Hiragana"), (0x30A0, 0x30FF, "Katakana"), (0x3400, 0x4DBF, "CJK Extension A"),
     (0x4E00, 0x9FFF, "CJK Unified Ideographs"), (0xAC00, 0xD7AF, "Hangul Syllables"),
