@@ -18,7 +18,7 @@ STAMPS := $(PUBLICATIONS:%=$(DIST)/%/check.json)
 TEMPLATES := $(shell find templates -type f 2>/dev/null)
 CODE := $(shell find pipeline -type f \( -name '*.py' -o -name '*.json' -o -name '*.lua' \) 2>/dev/null)
 
-.PHONY: all help test check release clean bench preview watch
+.PHONY: all help test check release publish clean bench preview watch
 .DEFAULT_GOAL := all
 
 all: $(STAMPS) ## build and check every publication under sources/ (only what changed)
@@ -69,6 +69,9 @@ test: $(INSTALLED) $(CHROMIUM) ## run the test suite (sets itself up)
 
 release: $(INSTALLED) ## archive a checked edition of every publication in dist/editions/ (never overwrites one)
 	@for pub in $(PUBLICATIONS); do $(PY) -m pipeline release sources/$$pub --archive $(ARCHIVE) || exit $$?; done
+
+publish: $(INSTALLED) ## publish every released edition to publish.yaml's default destination (TO=name picks another; site/ without publish.yaml)
+	$(PY) -m pipeline publish --archive $(ARCHIVE) $(if $(TO),--to $(TO))
 
 clean: ## delete build outputs (never the editions archive)
 	@test ! -d $(DIST) || find $(DIST) -mindepth 1 -maxdepth 1 ! -name editions ! -name '$(notdir $(ARCHIVE))' -exec rm -rf {} +

@@ -78,6 +78,7 @@ def parser() -> argparse.ArgumentParser:
     b.set_defaults(func=cmd_build)
     _check_command(sub)
     _edition_commands(sub)
+    _publish_command(sub)
     _authoring_commands(sub)
     return top
 
@@ -283,6 +284,61 @@ def cmd_editions_diff(args) -> int:
     from pipeline.editions import diff, format_diff
 
     print(format_diff(diff(args.archive, args.slug, args.v1, args.v2)), end="")
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------- publish
+
+def _publish_command(sub) -> None:
+    from pipeline.editions import DEFAULT_ARCHIVE
+
+    p = sub.add_parser("publish", help="publish the released editions to a site folder or an S3 bucket",
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       description=textwrap.fill(
+                           "Publish every released edition in the archive (never an unreleased build) to a "
+                           "destination named in publish.yaml (default: the folder site/): each edition at "
+                           "<slug>/<version>/ with its SHA256SUMS, <slug>/latest/ and <slug>/<slug>.pdf for the "
+                           "newest, a landing page per publication, an index page and an Atom feed. A published "
+                           "edition is never changed: a file already there with other bytes stops the publish "
+                           "before anything is written; the same bytes are skipped, so publishing again is safe.",
+                           79),
+                       epilog=textwrap.dedent("""\
+                           example:
+                             python -m pipeline publish
+                             python -m pipeline publish sources/my-report --to bucket --dry-run
+
+                           exit status: 0 published (or nothing to do), 1 a file read back differs from what
+                           was written, 2 bad input or usage (publish.yaml, a conflict with a published edition)"""))
+    p.add_argument("sources", type=Path, nargs="*", metavar="SOURCE_DIR",
+                   help="publish only these publications (default: every publication in the archive)")
+    p.add_argument("--to", metavar="DEST", help="a destination named in publish.yaml (default: its 'default')")
+    p.add_argument("--config", type=Path, metavar="FILE", help="the destinations file (default: ./publish.yaml)")
+    p.add_argument("--archive", type=Path, default=DEFAULT_ARCHIVE, metavar="DIR",
+                   help=f"the editions archive (default: {DEFAULT_ARCHIVE}/)")
+    p.add_argument("--dry-run", "-n", action="store_true", help="list what would change, change nothing")
+    p.add_argument("--quiet", "-q", action="store_true", help="print errors only")
+    p.add_argument("--debug", action="store_true", help="show Python tracebacks")
+    p.set_defaults(func=cmd_publish)
+
+
+def cmd_publish(args) -> int:
+    from pipeline.publish import load_config, publish
+
+    say = (lambda line: None) if args.quiet else (lambda line: print(line, flush=True))
+    config = load_config(args.config)
+    r = publish(args.archive, config, to=args.to, sources=args.sources, dry_run=args.dry_run, progress=say)
+    if args.quiet:
+        return EXIT_OK
+    n_up = r.count("would upload" if args.dry_run else "uploaded")
+    n_pages = r.count("would write" if args.dry_run else "written")
+    verb = "would publish" if args.dry_run else "published"
+    print(f"{verb} {len(r.editions)} edition(s) to {r.destination}: {n_up} file(s) "
+          f"{'to upload' if args.dry_run else 'uploaded'}, {r.count('skipped')} already there, "
+          f"{n_pages} page(s) {'to write' if args.dry_run else 'written'}, {r.count('unchanged')} unchanged")
+    if not args.dry_run:
+        width = max(len(what) for what, _ in r.addresses)
+        for what, where in r.addresses:
+            print(f"  {what:<{width}}  {where}")
     return EXIT_OK
 
 

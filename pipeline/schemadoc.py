@@ -21,17 +21,23 @@ from pathlib import Path
 BEGIN = ("<!-- BEGIN publication.yaml reference: generated from pipeline/publication.schema.json by "
          "`python -m pipeline.schemadoc --write README.md`; edit the schema, not this table -->")
 END = "<!-- END publication.yaml reference -->"
+#: The same for publish.yaml (``pipeline publish``'s destinations), from pipeline/publish.schema.json.
+BEGIN_PUBLISH = ("<!-- BEGIN publish.yaml reference: generated from pipeline/publish.schema.json by "
+                 "`python -m pipeline.schemadoc --write README.md`; edit the schema, not this table -->")
+END_PUBLISH = "<!-- END publish.yaml reference -->"
 
 TYPES = {"string": "text", "number": "number", "integer": "whole number", "boolean": "true or false",
          "object": "mapping", "array": "list"}
 
 
-def schema() -> dict:
-    return json.loads(resources.files("pipeline").joinpath("publication.schema.json").read_text("utf-8"))
+def schema(name: str = "publication.schema.json") -> dict:
+    return json.loads(resources.files("pipeline").joinpath(name).read_text("utf-8"))
 
 
 def type_of(node: dict) -> str:
     """A reader's name for a sub-schema's type, with its main constraints."""
+    if "enum" in node:
+        return " or ".join(str(v) for v in node["enum"])
     kind = node.get("type", "")
     if isinstance(kind, list):
         return " or ".join(TYPES.get(k, k) for k in kind)
@@ -70,33 +76,45 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|")
 
 
-def generate(s: dict | None = None) -> str:
+def generate(s: dict | None = None, begin: str = BEGIN, end: str = END) -> str:
     """The reference as Markdown, markers included."""
     s = s or schema()
-    lines = [BEGIN, "",
+    lines = [begin, "",
              "| Key | Required | Type | What it is |",
              "|-----|----------|------|------------|"]
     for path, required, kind, description in rows(s):
         lines.append(f"| `{path}` | {'yes' if required else 'no'} | {_cell(kind)} | {_cell(description)} |")
     lines += ["", "`a[].b` is the key `b` of each item of the list `a`. Keys not listed here are refused, "
-              "with a suggestion when the name is close to one of these.", "", END]
+              "with a suggestion when the name is close to one of these.", "", end]
     return "\n".join(lines)
 
 
-def section(text: str) -> str | None:
+def generate_publish() -> str:
+    """publish.yaml's reference: ``destinations.NAME.key`` for each key of
+    a destination."""
+    s = schema("publish.schema.json")
+    dest = s["properties"]["destinations"]["additionalProperties"]
+    s = {**s, "properties": {**s["properties"], "destinations": {
+        **s["properties"]["destinations"], "properties": {"NAME": {**dest, "description": "One destination; NAME is "
+                                                                   "what --to takes."}}}}}
+    return generate(s, BEGIN_PUBLISH, END_PUBLISH).replace(
+        "`a[].b` is the key `b` of each item of the list `a`. ", "")
+
+
+def section(text: str, begin: str = BEGIN, end: str = END) -> str | None:
     """The generated section of a README (markers included), if it has one."""
-    start = text.find(BEGIN)
-    end = text.find(END, start)
-    if start < 0 or end < 0:
+    start = text.find(begin)
+    stop = text.find(end, start)
+    if start < 0 or stop < 0:
         return None
-    return text[start:end + len(END)]
+    return text[start:stop + len(end)]
 
 
-def replace(text: str, new: str) -> str:
-    old = section(text)
+def replace(text: str, new: str, begin: str = BEGIN, end: str = END) -> str:
+    old = section(text, begin, end)
     if old is None:
         raise ValueError("the README has no generated reference section; put these two lines where it belongs:\n"
-                         f"{BEGIN}\n{END}")
+                         f"{begin}\n{end}")
     return text.replace(old, new, 1)
 
 
@@ -116,6 +134,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         text = path.read_text("utf-8")
         updated = replace(text, new)
+        if section(text, BEGIN_PUBLISH, END_PUBLISH) is not None:
+            updated = replace(updated, generate_publish(), BEGIN_PUBLISH, END_PUBLISH)
     except (OSError, ValueError) as exc:
         print(f"{path}: error: {exc}", file=sys.stderr)
         return 2

@@ -194,10 +194,12 @@ def schema() -> dict:
     return _SCHEMA
 
 
-def _schema_problems(path: Path, doc: YamlDoc) -> list[Problem]:
+def _schema_problems(path: Path, doc: YamlDoc, schema: dict | None = None) -> list[Problem]:
     """One problem per schema violation; the messages and hints come from
-    the schema (its ``description`` of the key at fault)."""
-    validator = jsonschema.Draft202012Validator(_SCHEMA, format_checker=jsonschema.FormatChecker())
+    the schema (its ``description`` of the key at fault). ``schema``:
+    publication.yaml's unless another file's is given (publish.yaml's)."""
+    schema = schema or _SCHEMA
+    validator = jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker())
     out = []
 
     def problem(message, hint, where, key=True):
@@ -207,7 +209,7 @@ def _schema_problems(path: Path, doc: YamlDoc) -> list[Problem]:
     for err in sorted(validator.iter_errors(doc.data), key=lambda e: (doc.line(tuple(e.absolute_path)) or 0, str(e.message))):
         where = tuple(err.absolute_path)
         name = ".".join(str(p) for p in where) or "publication"
-        sub = _subschema(where)
+        sub = _subschema(where, schema)
         if "propertyNames" in err.schema_path:
             problem(f"'{err.instance}' is not a valid key in '{name}'",
                     (sub.get("propertyNames") or {}).get("description", "") or "rename the key", where + (err.instance,))
@@ -242,8 +244,8 @@ def _schema_problems(path: Path, doc: YamlDoc) -> list[Problem]:
     return out
 
 
-def _subschema(path: tuple) -> dict:
-    node = _SCHEMA
+def _subschema(path: tuple, schema: dict | None = None) -> dict:
+    node = schema or _SCHEMA
     for p in path:
         if isinstance(p, int):
             node = node.get("items", {})

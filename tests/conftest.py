@@ -4,6 +4,7 @@ Tests read the finished files back; they never look inside the build."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -43,3 +44,40 @@ def zh_build(tmp_path_factory):
     from pipeline.build import build
 
     return build(ZH_FIXTURE, tmp_path_factory.mktemp("dist-zh"))
+
+
+def next_edition(where: Path) -> Path:
+    """A copy of the fixture as edition 1.2.0: a section added, one
+    sentence changed, the history continued."""
+    src = where / "sample-report"
+    shutil.copytree(FIXTURE, src)
+    yaml = src / "publication.yaml"
+    text = yaml.read_text("utf-8")
+    text = text.replace("  version: 1.1.0\n  date: 2026-10-01\n", "  version: 1.2.0\n  date: 2026-11-15\n")
+    text = text.replace("      note: Adds the maintenance findings.\n",
+                        "      note: Adds the maintenance findings.\n"
+                        "    - version: 1.2.0\n      date: 2026-11-15\n      note: Adds the costs.\n")
+    yaml.write_text(text, "utf-8")
+    findings = src / "findings.md"
+    text = findings.read_text("utf-8")
+    assert "Water points with a local committee were repaired twice as fast." in text
+    text = text.replace("Water points with a local committee were repaired twice as fast.",
+                        "Water points with a local committee were repaired three times as fast.")
+    text += "\n## Costs\n\nA repair cost a committee about one month of its fund.\n"
+    findings.write_text(text, "utf-8")
+    return src
+
+
+@pytest.fixture(scope="session")
+def released_archive(tmp_path_factory):
+    """An editions archive holding the fixture as released (1.1.0) and its
+    next edition (1.2.0), released once for the session (the editions and
+    the publishing tests read it; a test that changes an archive copies it)."""
+    from pipeline.editions import release
+
+    root = tmp_path_factory.mktemp("editions")
+    archive = root / "archive"
+    first = release(FIXTURE, archive)
+    second = release(next_edition(root), archive)
+    assert first.created and second.created
+    return archive

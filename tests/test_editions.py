@@ -15,7 +15,7 @@ from pathlib import Path
 import pikepdf
 import pytest
 
-from conftest import FIXTURE, ROOT
+from conftest import FIXTURE, ROOT, next_edition
 from pipeline.cli import main
 from pipeline.errors import CheckFailed
 
@@ -25,40 +25,11 @@ def digests(folder: Path) -> dict[str, str]:
             for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
-def next_edition(where: Path) -> Path:
-    """A copy of the fixture as edition 1.2.0: a section added, one
-    sentence changed, the history continued."""
-    src = where / "sample-report"
-    shutil.copytree(FIXTURE, src)
-    yaml = src / "publication.yaml"
-    text = yaml.read_text("utf-8")
-    text = text.replace("  version: 1.1.0\n  date: 2026-10-01\n", "  version: 1.2.0\n  date: 2026-11-15\n")
-    text = text.replace("      note: Adds the maintenance findings.\n",
-                        "      note: Adds the maintenance findings.\n"
-                        "    - version: 1.2.0\n      date: 2026-11-15\n      note: Adds the costs.\n")
-    yaml.write_text(text, "utf-8")
-    findings = src / "findings.md"
-    text = findings.read_text("utf-8")
-    assert "Water points with a local committee were repaired twice as fast." in text
-    text = text.replace("Water points with a local committee were repaired twice as fast.",
-                        "Water points with a local committee were repaired three times as fast.")
-    text += "\n## Costs\n\nA repair cost a committee about one month of its fund.\n"
-    findings.write_text(text, "utf-8")
-    return src
-
-
 @pytest.fixture(scope="module")
-def archive(tmp_path_factory):
+def archive(released_archive):
     """An archive holding the fixture as released (1.1.0) and its next
-    edition (1.2.0)."""
-    from pipeline.editions import release
-
-    root = tmp_path_factory.mktemp("editions")
-    archive = root / "archive"
-    first = release(FIXTURE, archive)
-    second = release(next_edition(root), archive)
-    assert first.created and second.created
-    return archive
+    edition (1.2.0); shared with the publishing tests (conftest)."""
+    return released_archive
 
 
 # ------------------------------------------------------------ reproducible

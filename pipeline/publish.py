@@ -1,0 +1,681 @@
+"""``pipeline publish``: the released editions, put where readers get them.
+
+Only archived editions are published (``pipeline release`` made them;
+an unreleased build in ``dist/<slug>/`` never is), to a destination that
+``publish.yaml`` at the repository's root names. Every destination gets the
+same site::
+
+    index.html                          every publication
+    feed.xml                            Atom: one entry per edition
+    <slug>/index.html                   the publication's landing page
+    <slug>/<slug>.pdf                   the latest edition's PDF, at a stable address
+    <slug>/latest/                      the latest edition's files
+    <slug>/<version>/<files>            each edition: its files, manifest.json, SHA256SUMS
+
+An edition on the site is never changed: a file that is there with other
+bytes stops the publish before anything is written (``Conflict``, exit
+status 2); one with the same bytes is skipped, so publishing again changes
+nothing. The order is the readers' safety: an edition's files first, then
+``latest`` and the stable link, the pages and the feed last, so no page
+ever links to a file that is not there yet; every file is written whole
+before it takes its name, so a publish that is stopped (killed, a full disk)
+leaves the site as consistent as it was, and the next one completes it.
+
+Pages are rendered from ``templates/site/`` (presentation) with what this
+module gathers from the manifests and the archived ``publication.yaml``
+(logic); they are self-contained: styles inline, the cover as a data: URI.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import datetime as dt
+import errno
+import fcntl
+import hashlib
+import io
+import json
+import os
+import shutil
+import tarfile
+import tempfile
+import uuid
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+from pipeline.editions import (DEFAULT_ARCHIVE, LEDGER, MANIFEST, Edition, editions, human_size, read_ledger,
+                               sha256_file, version_key)
+from pipeline.errors import DISK_FULL_ERRNOS, BuildError, DiskFull, Problem, SourceError, mount_point
+
+CONFIG = "publish.yaml"
+DEFAULT_DESTINATION = "site"
+SUMS = "SHA256SUMS"
+FEED = "feed.xml"
+INDEX = "index.html"
+LATEST = "latest"
+_TEMP = ".publish-"
+_LOCK = ".publish.lock"
+
+#: Cache lifetimes: an edition never changes; the pages, latest/ and the
+#: stable link change with each new edition.
+CACHE_IMMUTABLE = "public, max-age=31536000, immutable"
+CACHE_MUTABLE = "public, max-age=300"
+
+CONTENT_TYPES = {
+    ".pdf": "application/pdf",
+    ".epub": "application/epub+zip",
+    ".html": "text/html; charset=utf-8",
+    ".json": "application/json",
+    ".gz": "application/gzip",
+    ".xml": "application/atom+xml; charset=utf-8",
+    ".png": "image/png",
+    ".minisig": "text/plain; charset=utf-8",
+}
+
+
+def content_type(key: str) -> str:
+    name = key.rsplit("/", 1)[-1]
+    if name == SUMS:
+        return "text/plain; charset=utf-8"
+    return CONTENT_TYPES.get(Path(name).suffix, "application/octet-stream")
+
+
+# ------------------------------------------------------------------ configuration
+
+@dataclass
+class Destination:
+    name: str
+    type: str  # folder | s3
+    path: Path | None = None  # folder
+    bucket: str = ""
+    prefix: str = ""
+    endpoint_url: str | None = None
+    region: str | None = None
+
+
+@dataclass
+class Config:
+    file: Path | None  # None: no publish.yaml, the defaults
+    title: str = "Publications"
+    url: str | None = None
+    default: str = DEFAULT_DESTINATION
+    destinations: dict[str, Destination] = field(default_factory=dict)
+
+    def destination(self, name: str | None) -> Destination:
+        name = name or self.default
+        if name not in self.destinations:
+            known = ", ".join(sorted(self.destinations)) or "none"
+            where = self.file if self.file else f"{CONFIG} (there is none; the default is the folder site/)"
+            raise BuildError(f"no destination '{name}' in {where}; destinations: {known}\n"
+                             f"  hint: add it under 'destinations:' in {CONFIG}, or choose one of these with --to")
+        return self.destinations[name]
+
+
+#: keys that would put a secret into a file that is committed
+_SECRET_KEYS = ("key", "secret", "password", "token", "credential", "session")
+
+
+def _schema() -> dict:
+    return json.loads(resources.files("pipeline").joinpath("publish.schema.json").read_text("utf-8"))
+
+
+def load_config(file: Path | str | None = None) -> Config:
+    """``publish.yaml`` (default: in the current folder), checked against
+    ``pipeline/publish.schema.json``; each problem with its line. Without
+    the file: one destination, the folder ``site/``."""
+    from pipeline import source
+
+    explicit = file is not None
+    file = Path(file) if file is not None else Path(CONFIG)
+    if not file.is_file():
+        if explicit:
+            raise SourceError(Problem(file, "file not found", f"create it (its keys are in the README, under {CONFIG}), "
+                                                              "or leave out --config to publish to site/"))
+        return Config(None, destinations={DEFAULT_DESTINATION: Destination(DEFAULT_DESTINATION, "folder", Path("site"))})
+    problems: list[Problem] = []
+    doc = source._read_yaml(file, problems)
+    if doc is None:
+        raise SourceError(problems)
+    if not isinstance(doc.data, dict):
+        raise SourceError(Problem(file, f"{CONFIG} must be a mapping of keys (title, url, default, destinations)",
+                                  "start from the publish.yaml at the repository's root", line=1))
+    # a secret is refused before anything else, and never repeated in a message
+    for path, (line, column) in sorted(doc.keys.items(), key=lambda kv: kv[1]):
+        name = str(path[-1]).lower()
+        if len(path) == 3 and path[0] == "destinations" and any(s in name for s in _SECRET_KEYS):
+            problems.append(Problem(file, f"'{path[-1]}' looks like a credential; credentials never go in {CONFIG}",
+                                    "remove the line; the s3 destination takes its credentials from the environment "
+                                    "(AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_PROFILE) or ~/.aws/credentials",
+                                    line=line, column=column))
+    if problems:
+        raise SourceError(problems)
+    problems += source._schema_problems(file, doc, _schema())
+    data = doc.data
+    folder_only, s3_only = ("path",), ("bucket", "prefix", "endpoint_url", "region")
+    for name, d in (data.get("destinations") or {}).items():
+        if not isinstance(d, dict) or d.get("type") not in ("folder", "s3"):
+            continue
+        wrong = s3_only if d["type"] == "folder" else folder_only
+        for key in wrong:
+            if key in d:
+                line, column = doc.pos(("destinations", name, key))
+                problems.append(Problem(file, f"'{key}' does not apply to a destination of type {d['type']} "
+                                              f"(destinations.{name})",
+                                        f"remove it; a {d['type']} destination takes "
+                                        f"{', '.join(folder_only if d['type'] == 'folder' else s3_only)}",
+                                        line=line, column=column))
+    if problems:
+        raise SourceError(problems)
+    dests = {}
+    for name, d in (data.get("destinations") or {}).items():
+        if d["type"] == "folder":
+            path = Path(d.get("path", "site"))
+            dests[name] = Destination(name, "folder", path if path.is_absolute() else file.parent / path)
+        else:
+            dests[name] = Destination(name, "s3", bucket=d["bucket"], prefix=d.get("prefix", ""),
+                                      endpoint_url=d.get("endpoint_url"), region=d.get("region"))
+    if not dests:
+        dests[DEFAULT_DESTINATION] = Destination(DEFAULT_DESTINATION, "folder", file.parent / "site")
+    default = data.get("default") or (next(iter(dests)) if len(dests) == 1 else DEFAULT_DESTINATION)
+    if default not in dests:
+        line, column = doc.pos(("default",), key=False)
+        raise SourceError(Problem(file, f"'default' names the destination '{default}', which is not under "
+                                        f"'destinations'", f"destinations: {', '.join(sorted(dests))}",
+                                  line=line, column=column))
+    url = data.get("url")
+    if url and not url.endswith("/"):
+        url += "/"
+    return Config(file, title=data.get("title", "Publications"), url=url, default=default, destinations=dests)
+
+
+# ------------------------------------------------------------------ what is published
+
+@dataclass
+class SiteFile:
+    key: str  # its path in the site, e.g. sample-report/1.1.0/sample-report-1.1.0.pdf
+    sha256: str
+    size: int
+    source: Path | None = None  # read from here (an archived file) ...
+    data: bytes | None = None  # ... or these bytes (generated)
+    immutable: bool = False  # part of an edition: never changed once published
+    download: str | None = None  # the file name a browser saves it under
+
+    @property
+    def content_type(self) -> str:
+        return content_type(self.key)
+
+    @property
+    def cache_control(self) -> str:
+        return CACHE_IMMUTABLE if self.immutable else CACHE_MUTABLE
+
+    def bytes(self) -> bytes:
+        return self.data if self.data is not None else self.source.read_bytes()
+
+    def open(self):
+        return io.BytesIO(self.data) if self.data is not None else open(self.source, "rb")
+
+
+def generated(key: str, data: bytes | str, immutable: bool = False, download: str | None = None) -> SiteFile:
+    data = data.encode("utf-8") if isinstance(data, str) else data
+    return SiteFile(key, hashlib.sha256(data).hexdigest(), len(data), data=data, immutable=immutable,
+                    download=download)
+
+
+def sums_text(files: list[tuple[str, str]]) -> str:
+    """``sha256sum``'s format: ``<sha256>  <name>``, sorted by name, so
+    ``sha256sum -c SHA256SUMS`` checks a downloaded edition."""
+    return "".join(f"{digest}  {name}\n" for name, digest in sorted(files))
+
+
+def edition_files(ed: Edition, ledger: dict[str, str]) -> list[SiteFile]:
+    """An archived edition's files as the site holds them, after checking
+    each against its manifest (and the manifest against the ledger): a
+    damaged archive is never published."""
+    prefix = f"{ed.slug}/{ed.version}/"
+    out = []
+    manifest = ed.folder / MANIFEST
+    digest = sha256_file(manifest)
+    recorded = ledger.get(f"{ed.slug}/{ed.version}/{MANIFEST}")
+    if recorded != digest:
+        raise BuildError(f"{manifest} does not match the digest the archive's {LEDGER} recorded when it was released; "
+                         f"nothing was published\n  hint: run `pipeline editions verify` and release again")
+    for f in ed.files:
+        path = ed.folder / f.name
+        if path.is_symlink() or not path.is_file() or path.stat().st_size != f.size or sha256_file(path) != f.sha256:
+            raise BuildError(f"{path} is missing or does not match its manifest; nothing was published\n"
+                             f"  hint: run `pipeline editions verify` to see what is wrong with the archive")
+        out.append(SiteFile(prefix + f.name, f.sha256, f.size, source=path, immutable=True, download=f.name))
+    out.append(SiteFile(prefix + MANIFEST, digest, manifest.stat().st_size, source=manifest, immutable=True,
+                        download=MANIFEST))
+    sums = sums_text([(f.name, f.sha256) for f in ed.files] + [(MANIFEST, digest)])
+    out.append(generated(prefix + SUMS, sums, immutable=True, download=SUMS))
+    return out
+
+
+def archived_yaml(ed: Edition) -> dict:
+    """The publication.yaml the edition was built from, read from its
+    source archive (only that member, and no more than its listed size)."""
+    import yaml
+
+    from pipeline.source import _Loader
+
+    src = ed.file("source")
+    sizes = {f["path"]: f["size"] for f in ed.manifest.get("source", {}).get("files", [])}
+    limit = sizes.get("publication.yaml", 0)
+    try:
+        with tarfile.open(ed.folder / src.name, "r:gz") as tar:
+            for m in tar:
+                if m.name == f"{ed.slug}/publication.yaml" and m.isfile() and m.size <= limit:
+                    data = yaml.load(tar.extractfile(m).read().decode("utf-8"), Loader=_Loader)
+                    return data if isinstance(data, dict) else {}
+    except (tarfile.TarError, OSError, EOFError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise BuildError(f"{ed.folder / src.name} cannot be read: {exc}\n"
+                         f"  hint: run `pipeline editions verify`") from None
+    raise BuildError(f"{ed.folder / src.name} holds no publication.yaml; run `pipeline editions verify`")
+
+
+def pdf_facts(pdf: Path, cover_width: int = 360) -> tuple[int, str]:
+    """(page count, a PNG of the first page as a data: URI)."""
+    import pypdfium2
+
+    doc = pypdfium2.PdfDocument(str(pdf))
+    try:
+        pages = len(doc)
+        page = doc[0]
+        try:
+            image = page.render(scale=cover_width / page.get_width(), may_draw_forms=False).to_pil().convert("RGB")
+        finally:
+            page.close()
+    finally:
+        doc.close()
+    buf = io.BytesIO()
+    image.save(buf, format="PNG", optimize=True)
+    return pages, "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+ROLE_LABELS = {"pdf": "PDF", "epub": "EPUB", "html": "HTML page", "source": "Source", "check": "Check report"}
+
+
+def _file_row(ed: Edition, role: str, base: str) -> dict | None:
+    f = ed.file(role)
+    if f is None:
+        return None
+    return {"role": role, "label": ROLE_LABELS[role], "name": f.name, "href": f"{base}{ed.version}/{f.name}",
+            "size": f.size, "size_text": human_size(f.size), "sha256": f.sha256}
+
+
+def _authors(meta: dict) -> list[dict]:
+    return [{"name": a.get("name", ""), "affiliation": a.get("affiliation", ""),
+             "organisation": a.get("organisation", "")} for a in meta.get("authors") or [] if isinstance(a, dict)]
+
+
+def publication_page_data(eds: list[Edition]) -> dict:
+    """What a landing page shows, from the publication's editions on the
+    site (oldest first): the latest's metadata, cover and files, every
+    earlier edition with its date and its note from edition.history."""
+    eds = sorted(eds, key=lambda e: version_key(e.version))
+    latest = eds[-1]
+    meta = archived_yaml(latest)
+    notes = {str(h.get("version")): h.get("note", "") for h in (meta.get("edition") or {}).get("history") or []
+             if isinstance(h, dict)}
+    pages, cover = pdf_facts(latest.folder / latest.file("pdf").name)
+
+    def edition(ed: Edition) -> dict:
+        return {"version": ed.version, "date": ed.manifest["edition_date"], "released": ed.manifest.get("released", ""),
+                "note": notes.get(ed.version, ""), "sums_href": f"{ed.version}/{SUMS}",
+                "manifest_href": f"{ed.version}/{MANIFEST}",
+                "files": [r for r in (_file_row(ed, role, "") for role in ("pdf", "epub", "html", "source")) if r]}
+
+    current = edition(latest)
+    current["pdf"] = {**_file_row(latest, "pdf", ""), "pages": pages}
+    current["others"] = [r for r in (_file_row(latest, role, "") for role in ("epub", "html", "source")) if r]
+    return {
+        "slug": latest.slug,
+        "title": meta.get("title") or latest.manifest.get("title", latest.slug),
+        "subtitle": meta.get("subtitle", ""),
+        "language": meta.get("language", "en"),
+        "description": meta.get("description", ""),
+        "rights": meta.get("rights", ""),
+        "keywords": meta.get("keywords") or [],
+        "identifier": latest.manifest.get("identifier", ""),
+        "authors": _authors(meta),
+        "cover": cover,
+        "latest": current,
+        "earlier": [edition(e) for e in reversed(eds[:-1])],
+        "stable_pdf": f"{latest.slug}.pdf",
+    }
+
+
+def _entry_id(ed: Edition) -> str:
+    return "urn:uuid:" + str(uuid.uuid5(uuid.NAMESPACE_URL, f"{ed.manifest.get('identifier') or ed.slug}#{ed.version}"))
+
+
+def feed_data(config: Config, pubs: dict[str, list[Edition]], titles: dict[str, dict]) -> dict:
+    """The Atom feed: one entry per edition on the site, newest first."""
+    base = config.url or ""
+    entries = []
+    for slug, eds in pubs.items():
+        page = titles[slug]
+        for ed in eds:
+            pdf = ed.file("pdf")
+            note = next((e["note"] for e in [page["latest"], *page["earlier"]] if e["version"] == ed.version), "")
+            entries.append({
+                "id": _entry_id(ed),
+                "title": f"{page['title']}, edition {ed.version}",
+                "updated": ed.manifest.get("released") or f"{ed.manifest['edition_date']}T00:00:00Z",
+                "published": f"{ed.manifest['edition_date']}T00:00:00Z",
+                "link": f"{base}{slug}/{INDEX}#v{ed.version}",
+                "pdf": f"{base}{slug}/{ed.version}/{pdf.name}" if pdf else None,
+                "pdf_size": pdf.size if pdf else 0,
+                "summary": note or f"Edition {ed.version} of {page['title']}, dated {ed.manifest['edition_date']}.",
+                "authors": [a["name"] for a in page["authors"]] or ["Unknown author"],
+                "language": page["language"],
+            })
+    entries.sort(key=lambda e: (e["updated"], e["id"]), reverse=True)
+    name = config.title
+    return {"title": name, "id": "urn:uuid:" + str(uuid.uuid5(uuid.NAMESPACE_URL, f"pipeline-site:{config.url or name}")),
+            "updated": entries[0]["updated"] if entries else "1970-01-01T00:00:00Z",
+            "self": f"{base}{FEED}", "home": f"{base}{INDEX}", "entries": entries}
+
+
+def render_pages(config: Config, pubs: dict[str, list[Edition]], design=None) -> list[SiteFile]:
+    """The landing pages, the index page and the feed, in that order."""
+    from pipeline.render.common import Design
+
+    design = design or Design()
+    css = design.css("tokens.css", "site.css")
+    pages = {slug: publication_page_data(eds) for slug, eds in sorted(pubs.items())}
+    out = [generated(f"{slug}/{INDEX}", design.render("site/publication.html.j2", pub=page, css=css,
+                                                       site_title=config.title, feed=f"../{FEED}"))
+           for slug, page in pages.items()]
+    out.append(generated(INDEX, design.render("site/index.html.j2", publications=list(pages.values()), css=css,
+                                              site_title=config.title, feed=FEED)))
+    out.append(generated(FEED, design.render("site/feed.xml.j2", feed=feed_data(config, pubs, pages))))
+    return out
+
+
+# ------------------------------------------------------------------ destinations
+
+class Conflict(BuildError):
+    """The destination holds a published file with other bytes."""
+
+
+class FolderSite:
+    """A static site in a folder. Each edition is assembled in a hidden
+    folder beside its place and renamed into place whole; every other file
+    is written under a temporary name and renamed over the old one;
+    ``latest`` is a symbolic link, replaced in one rename."""
+
+    kind = "folder"
+
+    def __init__(self, root: Path):
+        self.root = Path(root)
+        self._lock: int | None = None
+
+    def describe(self) -> str:
+        return str(self.root)
+
+    def address(self, key: str) -> str:
+        return str(self.root / key)
+
+    @contextlib.contextmanager
+    def session(self, dry_run: bool = False):
+        if dry_run:
+            yield
+            return
+        with _disk_full(self.root):
+            self.root.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.root / _LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise BuildError(f"another publish to {self.root} is running; wait for it to finish") from None
+            self._clear_leftovers()
+            with _disk_full(self.root):
+                yield
+        finally:
+            os.close(fd)
+
+    def _clear_leftovers(self) -> None:
+        """What a publish that was killed left: hidden temporary folders and
+        files, never linked from anything."""
+        for folder in [self.root, *(p for p in self.root.iterdir() if p.is_dir() and not p.is_symlink())]:
+            for entry in folder.iterdir():
+                if entry.name.startswith(_TEMP):
+                    if entry.is_dir() and not entry.is_symlink():
+                        shutil.rmtree(entry, ignore_errors=True)
+                    else:
+                        entry.unlink(missing_ok=True)
+
+    def existing(self, key: str) -> str | None:
+        """The SHA-256 of what the site holds under ``key``, or None."""
+        path = self.root / key
+        if path.is_symlink() or not path.exists():
+            return None if not path.is_symlink() else "symlink"
+        if not path.is_file():
+            return "not a file"
+        return sha256_file(path)
+
+    def put_edition(self, slug: str, version: str, files: list[SiteFile]) -> None:
+        final = self.root / slug / version
+        if final.exists() or final.is_symlink():
+            for f in files:  # an edition folder that lacks some files (one made by an older publish)
+                self.put(f)
+            return
+        final.parent.mkdir(parents=True, exist_ok=True)
+        staged = Path(tempfile.mkdtemp(prefix=f"{_TEMP}{version}-", dir=final.parent))
+        try:
+            for f in files:
+                self._write(f, staged / f.key.rsplit("/", 1)[-1])
+            os.chmod(staged, 0o755)
+            os.rename(staged, final)
+        except BaseException:
+            shutil.rmtree(staged, ignore_errors=True)
+            raise
+
+    def put(self, f: SiteFile) -> None:
+        path = self.root / f.key
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=_TEMP, dir=path.parent)
+        os.close(fd)
+        try:
+            self._write(f, Path(tmp))
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    @staticmethod
+    def _write(f: SiteFile, dest: Path) -> None:
+        with f.open() as src, open(dest, "wb") as out:
+            shutil.copyfileobj(src, out, 1 << 20)
+            out.flush()
+            os.fsync(out.fileno())
+        os.chmod(dest, 0o644)
+
+    def set_latest(self, slug: str, version: str, files: list[SiteFile]) -> bool:
+        """``<slug>/latest`` -> ``<version>``; False when it already was."""
+        link = self.root / slug / LATEST
+        if link.is_symlink() and os.readlink(link) == version:
+            return False
+        tmp = link.with_name(f"{_TEMP}{LATEST}-{os.getpid()}")
+        tmp.unlink(missing_ok=True)
+        os.symlink(version, tmp)
+        if link.is_dir() and not link.is_symlink():
+            shutil.rmtree(link)
+        os.replace(tmp, link)
+        return True
+
+    def latest(self, slug: str) -> str | None:
+        link = self.root / slug / LATEST
+        return os.readlink(link) if link.is_symlink() else None
+
+    def read(self, key: str) -> bytes:
+        return (self.root / key).read_bytes()
+
+
+@contextlib.contextmanager
+def _disk_full(folder: Path):
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno not in DISK_FULL_ERRNOS:
+            raise
+        raise DiskFull(f"the disk that holds {folder} (mounted on {mount_point(folder)}) is full ({exc.strerror}); "
+                       f"the site's pages still link only to files that are there\n"
+                       f"  hint: free some space on that disk and publish again: it completes what this run began"
+                       ) from None
+
+
+def open_destination(dest: Destination):
+    if dest.type == "folder":
+        return FolderSite(dest.path)
+    from pipeline.publish_s3 import S3Site
+
+    return S3Site(dest)
+
+
+# ------------------------------------------------------------------ publish
+
+@dataclass
+class Step:
+    key: str
+    action: str  # uploaded | skipped | would upload | updated | unchanged | ...
+    size: int = 0
+
+
+@dataclass
+class Published:
+    destination: str
+    steps: list[Step] = field(default_factory=list)
+    editions: list[tuple[str, str]] = field(default_factory=list)  # (slug, version) on the site
+    addresses: list[tuple[str, str]] = field(default_factory=list)  # (what, where)
+
+    def count(self, action: str) -> int:
+        return sum(1 for s in self.steps if s.action == action)
+
+
+def slugs_of(sources: list[Path], archive: Path) -> list[str]:
+    """The publications SOURCE_DIR… name, each with an archived edition."""
+    archived = {e.slug for e in editions(archive)}
+    out = []
+    for src in sources:
+        slug = Path(src).resolve().name
+        if not (Path(src) / "publication.yaml").is_file():
+            raise BuildError(f"{src} is not a publication folder (it has no publication.yaml)")
+        if slug not in archived:
+            raise BuildError(f"{slug} has no released edition in {archive}; nothing was published\n"
+                             f"  hint: release it first: `pipeline release {src}`")
+        out.append(slug)
+    return out
+
+
+def publish(archive: Path | str = DEFAULT_ARCHIVE, config: Config | None = None, to: str | None = None,
+            sources: list[Path] | None = None, dry_run: bool = False, progress=None, design=None,
+            target=None) -> Published:
+    """Publish every archived edition (of the publications ``sources``
+    name, else all) to the destination ``to``. Raises ``Conflict`` before
+    writing anything when the destination holds one of the editions' files
+    with other bytes."""
+    archive = Path(archive)
+    config = config or load_config()
+    dest = config.destination(to)
+    site = target or open_destination(dest)
+    say = progress or (lambda line: None)
+    all_eds = editions(archive)
+    if not all_eds:
+        raise BuildError(f"{archive} holds no released edition; nothing was published\n"
+                         f"  hint: release one first: `pipeline release sources/<slug>`")
+    wanted = set(slugs_of(sources, archive)) if sources else {e.slug for e in all_eds}
+    ledger = read_ledger(archive)
+    result = Published(dest.name)
+
+    with site.session(dry_run):
+        # 1. what each edition needs, and whether the site holds other bytes under any of its names
+        plans, conflicts = [], []
+        for ed in all_eds:
+            if ed.slug not in wanted:
+                continue
+            files = edition_files(ed, ledger)
+            todo = []
+            for f in files:
+                found = site.existing(f.key)
+                if found is None:
+                    todo.append(f)
+                elif found == f.sha256:
+                    result.steps.append(Step(f.key, "skipped", f.size))
+                else:
+                    conflicts.append(f.key)
+            plans.append((ed, files, todo))
+        if conflicts:
+            shown = ", ".join(site.address(k) for k in conflicts[:10]) + (
+                f" and {len(conflicts) - 10} more" if len(conflicts) > 10 else "")
+            raise Conflict(f"{site.describe()} already holds {len(conflicts)} file{'s' if len(conflicts) != 1 else ''} "
+                           f"of a published edition with other bytes: {shown}. A published edition is never "
+                           f"changed; nothing was published\n  hint: give the new edition its own version "
+                           f"(edition.version in publication.yaml), release it and publish again")
+        for line in (f"{s.key}: skipped (published, same bytes)" for s in result.steps):
+            say(line)
+
+        # 2. the editions' files, each edition whole
+        for ed, files, todo in plans:
+            if not todo:
+                continue
+            if not dry_run:
+                site.put_edition(ed.slug, ed.version, todo)
+            for f in todo:
+                result.steps.append(Step(f.key, "would upload" if dry_run else "uploaded", f.size))
+                say(f"{f.key}: {'would upload' if dry_run else 'uploaded'} ({f.size:,} bytes)")
+
+        # 3. what the site holds now: the archive's editions whose manifest is there
+        on_site: dict[str, list[Edition]] = {}
+        for ed in all_eds:
+            key = f"{ed.slug}/{ed.version}/{MANIFEST}"
+            if ed.slug in wanted or site.existing(key) == ledger.get(key):
+                on_site.setdefault(ed.slug, []).append(ed)
+        result.editions = [(e.slug, e.version) for eds in on_site.values() for e in eds]
+
+        # 4. latest/ and the stable link to the latest PDF
+        mutable: list[SiteFile] = []
+        for slug, eds in sorted(on_site.items()):
+            newest = max(eds, key=lambda e: version_key(e.version))
+            files = edition_files(newest, ledger)
+            if dry_run:
+                if site.latest(slug) != newest.version:
+                    say(f"{slug}/{LATEST}/: would point at {newest.version}")
+            elif site.set_latest(slug, newest.version, files):
+                result.steps.append(Step(f"{slug}/{LATEST}/", "updated"))
+                say(f"{slug}/{LATEST}/: now {newest.version}")
+            pdf = next(f for f in files if f.key.endswith(".pdf"))
+            mutable.append(SiteFile(f"{slug}/{slug}.pdf", pdf.sha256, pdf.size, source=pdf.source,
+                                    download=f"{slug}-{newest.version}.pdf"))
+
+        # 5. the pages and the feed, last
+        mutable += render_pages(config, on_site, design)
+        for f in mutable:
+            if site.existing(f.key) == f.sha256:
+                result.steps.append(Step(f.key, "unchanged", f.size))
+                continue
+            if not dry_run:
+                site.put(f)
+            action = "would write" if dry_run else "written"
+            result.steps.append(Step(f.key, action, f.size))
+            say(f"{f.key}: {action} ({f.size:,} bytes)")
+
+    if not dry_run:
+        # read back: every file written must be on the site with the bytes meant
+        meant = {f.key: f.sha256 for f in mutable}
+        meant.update({f.key: f.sha256 for _, _, todo in plans for f in todo})
+        wrong = [key for s in result.steps if s.action in ("uploaded", "written")
+                 for key in [s.key] if site.existing(key) != meant[key]]
+        if wrong:
+            raise CheckFailed([f"{site.address(key)}: read back with other bytes than were written" for key in wrong])
+    base = config.url
+    where = (lambda key: f"{base}{key}") if base and dest.type == "folder" else site.address
+    result.addresses = [("index", where(INDEX)), ("feed", where(FEED))]
+    for slug in sorted(on_site):
+        result.addresses += [(f"{slug} page", where(f"{slug}/{INDEX}")), (f"{slug} PDF", where(f"{slug}/{slug}.pdf"))]
+    return result

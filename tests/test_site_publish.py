@@ -1,0 +1,433 @@
+"""Issue 15: `pipeline publish` to a folder: the released editions as a
+reader's site, served over HTTP on 127.0.0.1 and read back: every file
+with its checksum, the landing and index pages (Nu Html Checker, axe-core
+in Chromium), the Atom feed (feedparser); immutable, idempotent, and a
+killed or starved publish leaves no link to a missing file.
+
+One archive (two editions of the fixture, released once per session) and
+one published site per module; tests that change a site work on a copy."""
+
+from __future__ import annotations
+
+import base64
+import functools
+import hashlib
+import http.server
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+import pytest
+from lxml import html as lxml_html
+
+from conftest import FIXTURE, ROOT
+from pipeline.cli import main
+
+SLUG = "sample-report"
+
+
+def tree(folder: Path) -> dict[str, str]:
+    """Every file and link under ``folder``: path -> sha256 (or -> target)."""
+    out = {}
+    for p in sorted(folder.rglob("*")):
+        rel = p.relative_to(folder).as_posix()
+        if p.is_symlink():
+            out[rel] = "-> " + os.readlink(p)
+        elif p.is_file() and p.name != ".publish.lock":
+            out[rel] = hashlib.sha256(p.read_bytes()).hexdigest()
+    return out
+
+
+def write_config(where: Path, site: Path, extra: str = "") -> Path:
+    config = where / "publish.yaml"
+    config.write_text(f"title: Field reports\n{extra}destinations:\n  site:\n    type: folder\n    path: {site}\n", "utf-8")
+    return config
+
+
+def publish(archive: Path, config: Path, *more: str) -> int:
+    return main(["publish", "--archive", str(archive), "--config", str(config), *more])
+
+
+@pytest.fixture(scope="module")
+def site(released_archive, tmp_path_factory):
+    """The archive published to a folder; (site folder, config, output)."""
+    root = tmp_path_factory.mktemp("site")
+    folder = root / "site"
+    config = write_config(root, folder)
+    proc = subprocess.run([sys.executable, "-m", "pipeline", "publish", "--archive", str(released_archive),
+                           "--config", str(config)], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert proc.returncode == 0, proc.stderr
+    return folder, config, proc.stdout
+
+
+class _Quiet(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture(scope="module")
+def server(site):
+    """A real HTTP server on 127.0.0.1 serving the site folder."""
+    folder = site[0]
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=str(folder)))
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}/"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def fetch(url: str) -> tuple[bytes, dict]:
+    with urllib.request.urlopen(url, timeout=30) as r:
+        return r.read(), dict(r.headers)
+
+
+def manifests(archive: Path) -> list[dict]:
+    return [json.loads(p.read_text("utf-8")) for p in sorted(archive.glob("*/*/manifest.json"))]
+
+
+def links_resolve(folder: Path) -> list[str]:
+    """Every local link of every page and of the feed that leads to no
+    file in ``folder``: what a reader would meet as a broken link."""
+    broken = []
+    for page in [*folder.glob("*.html"), *folder.glob("*/*.html")]:
+        doc = lxml_html.fromstring(page.read_bytes())
+        for href in doc.xpath("//a/@href | //link/@href | //img/@src"):
+            if href.startswith(("data:", "#", "http:", "https:")):
+                continue
+            target = (page.parent / urllib.parse.unquote(href.split("#")[0]))
+            if target.is_dir():
+                target = target / "index.html"
+            if not target.is_file():
+                broken.append(f"{page.relative_to(folder)} -> {href}")
+    feed = folder / "feed.xml"
+    if feed.is_file():
+        for href in re.findall(r'href="([^"]+)"', feed.read_text("utf-8")):
+            if not (folder / href.split("#")[0]).is_file():
+                broken.append(f"feed.xml -> {href}")
+    return broken
+
+
+def editions_whole(folder: Path) -> list[str]:
+    """Each edition folder on the site holds its manifest's files with
+    their checksums; what does not."""
+    problems = []
+    for m_path in folder.glob("*/*/manifest.json"):
+        if m_path.parent.name == "latest" or m_path.parent.name.startswith("."):
+            continue
+        m = json.loads(m_path.read_text("utf-8"))
+        for f in m["files"]:
+            p = m_path.parent / f["name"]
+            if not p.is_file() or hashlib.sha256(p.read_bytes()).hexdigest() != f["sha256"]:
+                problems.append(str(p))
+    return problems
+
+
+# ------------------------------------------------------------ the site, over HTTP
+
+def test_every_released_file_is_served_at_its_version_address(site, server, released_archive, tmp_path):
+    for m in manifests(released_archive):
+        base = f"{server}{m['slug']}/{m['version']}/"
+        for f in m["files"]:
+            data, _ = fetch(base + f["name"])
+            assert hashlib.sha256(data).hexdigest() == f["sha256"] and len(data) == f["size"], f["name"]
+            (tmp_path / f["name"]).write_bytes(data)
+        sums, _ = fetch(base + "SHA256SUMS")
+        (tmp_path / "manifest.json").write_bytes(fetch(base + "manifest.json")[0])
+        (tmp_path / "SHA256SUMS").write_bytes(sums)
+        # the standard tool checks a download against it
+        check = subprocess.run(["sha256sum", "-c", "SHA256SUMS"], cwd=tmp_path, capture_output=True, text=True)
+        assert check.returncode == 0, check.stdout + check.stderr
+        assert check.stdout.count(": OK") == len(m["files"]) + 1  # and the manifest
+        for p in tmp_path.iterdir():
+            p.unlink()
+
+
+def test_latest_and_the_stable_link_are_the_newest_edition(site, server, released_archive):
+    newest = released_archive / SLUG / "1.2.0" / f"{SLUG}-1.2.0.pdf"
+    assert fetch(f"{server}{SLUG}/{SLUG}.pdf")[0] == newest.read_bytes()
+    assert fetch(f"{server}{SLUG}/latest/{SLUG}-1.2.0.pdf")[0] == newest.read_bytes()
+    assert fetch(f"{server}{SLUG}/latest/SHA256SUMS")[0] == fetch(f"{server}{SLUG}/1.2.0/SHA256SUMS")[0]
+
+
+def test_the_output_names_each_file_and_the_addresses(site):
+    _, _, out = site
+    assert f"{SLUG}/1.1.0/{SLUG}-1.1.0.pdf: uploaded" in out
+    assert f"{SLUG}/1.2.0/SHA256SUMS: uploaded" in out
+    assert "published 2 edition(s) to site: 14 file(s) uploaded, 0 already there" in out
+    assert f"{site[0] / SLUG / (SLUG + '.pdf')}" in out and f"{site[0] / 'feed.xml'}" in out
+
+
+def test_landing_page_shows_the_publication_and_its_downloads(site, server, released_archive):
+    import pikepdf
+
+    data, headers = fetch(f"{server}{SLUG}/index.html")
+    assert headers["Content-type"].startswith("text/html")
+    page = lxml_html.fromstring(data)
+    assert page.xpath("string(//h1)") == "Water Points in Three Districts"
+    assert "Ada Example" in page.xpath("string(//*[@class='authors'])")
+    assert "Ben Sample" in page.xpath("string(//*[@class='authors'])")
+    assert page.xpath("string(//p[@class='description'])") == "A short survey report used by the pipeline's tests."
+    # the cover: a PNG picture of the PDF's first page, inside the page
+    src = page.xpath("//img[@class='cover']/@src")[0]
+    assert src.startswith("data:image/png;base64,")
+    assert base64.b64decode(src.split(",", 1)[1])[:8] == b"\x89PNG\r\n\x1a\n"
+    assert page.xpath("//img[@class='cover']/@alt")[0]
+    # the latest PDF is the main download, with size, pages and SHA-256
+    pdf = released_archive / SLUG / "1.2.0" / f"{SLUG}-1.2.0.pdf"
+    main_link = page.xpath("//a[contains(@class,'button')]")[0]
+    assert main_link.get("href") == f"1.2.0/{SLUG}-1.2.0.pdf"
+    assert fetch(f"{server}{SLUG}/{main_link.get('href')}")[0] == pdf.read_bytes()
+    with pikepdf.open(pdf) as doc:
+        pages = len(doc.pages)
+    facts = page.xpath("string(//p[@class='download'])")
+    assert f"{pages} pages" in facts
+    assert page.xpath("//p[@class='download']//data/@value") == [str(pdf.stat().st_size)]
+    assert hashlib.sha256(pdf.read_bytes()).hexdigest() in page.xpath("string(//p[@class='hash-line'])")
+    others = {a.text_content(): a.get("href") for a in page.xpath("//ul[@class='others']//a")}
+    assert others["EPUB"] == f"1.2.0/{SLUG}-1.2.0.epub" and others["HTML page"] == f"1.2.0/{SLUG}-1.2.0.html"
+    # every earlier edition with its date and its note from edition.history
+    earlier = page.xpath("//li[@id='v1.1.0']")[0]
+    assert "2026-10-01" in earlier.text_content() and "Adds the maintenance findings." in earlier.text_content()
+    assert f"1.1.0/{SLUG}-1.1.0.pdf" in earlier.xpath(".//a/@href")
+    assert "Adds the costs." in page.xpath("string(//section[@id='v1.2.0'])")
+    assert links_resolve(site[0]) == []
+
+
+def test_index_page_lists_every_publication(site, server):
+    page = lxml_html.fromstring(fetch(server + "index.html")[0])
+    assert page.xpath("string(//h1)") == "Field reports"
+    links = page.xpath("//main//h2/a")
+    assert [(a.text_content(), a.get("href")) for a in links] == [("Water Points in Three Districts", f"{SLUG}/index.html")]
+    assert fetch(server + links[0].get("href"))[0] == (site[0] / SLUG / "index.html").read_bytes()
+
+
+def test_the_feed_is_valid_atom_with_one_entry_per_edition(site, server):
+    import feedparser
+
+    url = server + "feed.xml"
+    data, headers = fetch(url)
+    feed = feedparser.parse(data, response_headers={"content-location": url, "content-type": "application/atom+xml"})
+    assert not feed.bozo, feed.get("bozo_exception")
+    assert feed.version == "atom10"
+    assert feed.feed.title == "Field reports"
+    assert [e.title for e in feed.entries] == ["Water Points in Three Districts, edition 1.2.0",
+                                               "Water Points in Three Districts, edition 1.1.0"]
+    assert len({e.id for e in feed.entries}) == 2
+    assert feed.entries[0].summary == "Adds the costs."
+    for entry in feed.entries:
+        enclosure = entry.enclosures[0]
+        assert enclosure.type == "application/pdf"
+        pdf = fetch(enclosure.href)[0]  # resolved against the feed's address, fetched over HTTP
+        assert len(pdf) == int(enclosure.length) and pdf.startswith(b"%PDF")
+        assert fetch(entry.link)[0].startswith(b"<!DOCTYPE html>")
+        assert [a.name for a in entry.authors] == ["Ada Example", "Ben Sample"]
+
+
+def test_pages_are_valid_html(site):
+    from pipeline.check.conformance import vnu_jar
+
+    pages = [site[0] / "index.html", site[0] / SLUG / "index.html"]
+    proc = subprocess.run(["java", "-jar", str(vnu_jar()), "--errors-only", "--format", "text", *map(str, pages)],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    chromium = shutil.which("chromium") or "/usr/bin/chromium"
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+        yield b
+        b.close()
+
+
+@pytest.mark.parametrize("width", [360, 1280])
+@pytest.mark.parametrize("path", ["index.html", f"{SLUG}/index.html"])
+def test_pages_have_no_axe_violations(browser, server, path, width):
+    from axe_playwright_python.sync_playwright import Axe
+
+    page = browser.new_page(viewport={"width": width, "height": 800})
+    requests = []
+    page.on("request", lambda r: requests.append(r.url))
+    try:
+        page.goto(server + path)
+        report = Axe().run(page)
+        violations = [(v["id"], v["help"], [n["target"] for n in v["nodes"]][:3]) for v in report.response["violations"]]
+        assert violations == []
+        assert page.evaluate("document.documentElement.scrollWidth") <= width
+        # self-contained: the page asks for nothing but itself
+        assert [u for u in requests if not u.startswith("data:")] == [server + path]
+    finally:
+        page.close()
+
+
+# ------------------------------------------------------------ immutable, idempotent
+
+def test_publishing_again_changes_nothing(site, released_archive, capsys):
+    folder, config, _ = site
+    before = tree(folder)
+    assert publish(released_archive, config) == 0
+    out = capsys.readouterr().out
+    assert "0 file(s) uploaded, 14 already there, 0 page(s) written, 4 unchanged" in out
+    assert tree(folder) == before
+
+
+def test_dry_run_lists_what_would_change_and_changes_nothing(released_archive, tmp_path, capsys):
+    folder = tmp_path / "site"
+    config = write_config(tmp_path, folder)
+    assert publish(released_archive, config, "--dry-run") == 0
+    out = capsys.readouterr().out
+    assert f"{SLUG}/1.2.0/{SLUG}-1.2.0.pdf: would upload" in out and "feed.xml: would write" in out
+    assert not folder.exists()
+
+
+def test_a_published_file_with_other_bytes_is_never_overwritten(site, released_archive, tmp_path, capsys):
+    copy = tmp_path / "site"
+    shutil.copytree(site[0], copy, symlinks=True)
+    pdf = copy / SLUG / "1.1.0" / f"{SLUG}-1.1.0.pdf"
+    data = bytearray(pdf.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    pdf.write_bytes(bytes(data))
+    (copy / "index.html").unlink()  # something to do, which must not be done either
+    before = tree(copy)
+    assert publish(released_archive, write_config(tmp_path, copy)) == 2
+    err = capsys.readouterr().err
+    assert f"{pdf}" in err and "never changed" in err and "nothing was published" in err
+    assert tree(copy) == before
+
+
+def test_only_released_editions_are_published(released_archive, tmp_path, capsys):
+    """A publication that was built but never released has nothing to
+    publish; the site holds exactly the archive's versions."""
+    other = tmp_path / "field-notes"
+    shutil.copytree(FIXTURE, other)
+    folder = tmp_path / "site"
+    config = write_config(tmp_path, folder)
+    assert publish(released_archive, config, str(other)) == 2
+    assert "field-notes has no released edition" in capsys.readouterr().err
+    assert not folder.exists()
+    assert publish(released_archive, config, str(FIXTURE)) == 0
+    assert sorted(p.name for p in (folder / SLUG).iterdir()) == ["1.1.0", "1.2.0", "index.html", "latest",
+                                                                  f"{SLUG}.pdf"]
+
+
+# ------------------------------------------------------------ stopped publishes
+
+def test_a_killed_publish_leaves_no_broken_link_and_the_next_completes_it(site, released_archive, tmp_path):
+    folder = tmp_path / "site"
+    config = write_config(tmp_path, folder)
+    cmd = [sys.executable, "-m", "pipeline", "publish", "--archive", str(released_archive), "--config", str(config)]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    states = set()
+    for delay in (0.4, 0.8, 1.1, 1.4, 1.8):
+        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        time.sleep(delay)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        if folder.is_dir():
+            assert links_resolve(folder) == [], delay
+            assert editions_whole(folder) == [], delay
+            states.add(len(tree(folder)))
+    assert subprocess.run(cmd, env=env, capture_output=True, timeout=300).returncode == 0
+    assert tree(folder) == tree(site[0])  # complete, and nothing left behind
+    assert not [p for p in folder.rglob(".publish-*")]
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 1 MB tmpfs (needs root), and a way to fill it up."""
+    disk = tmp_path / "small"
+    disk.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1M", "tmpfs", str(disk)],
+                      capture_output=True).returncode != 0:
+        pytest.skip("mounting a tmpfs is not permitted here (needs root)")
+
+    def fill(leave_kb: int = 0) -> None:
+        st = os.statvfs(disk)
+        free = st.f_bavail * st.f_frsize - leave_kb * 1024
+        if free > 0:
+            with open(disk / "filler", "ab") as f:
+                try:
+                    f.write(b"\0" * free)
+                except OSError:
+                    pass
+    try:
+        yield disk, fill
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], capture_output=True)
+
+
+def test_a_full_disk_leaves_the_site_consistent_and_the_next_publish_completes_it(small_disk, site, released_archive,
+                                                                                  tmp_path, capsys):
+    disk, fill = small_disk
+    folder = disk / "site"
+    config = write_config(tmp_path, folder)
+    fill(leave_kb=200)  # room for one edition, not for two and the pages
+    assert publish(released_archive, config) == 2
+    err = capsys.readouterr().err
+    assert f"the disk that holds {folder}" in err and f"mounted on {disk}" in err and "internal error" not in err
+    assert links_resolve(folder) == [] and editions_whole(folder) == []
+    (disk / "filler").unlink()
+    assert publish(released_archive, config) == 0
+    assert tree(folder) == tree(site[0])
+
+
+# ------------------------------------------------------------ publish.yaml
+
+def test_bad_publish_yaml_is_reported_with_file_and_line(released_archive, tmp_path, capsys):
+    config = tmp_path / "publish.yaml"
+    config.write_text(
+        "title: Reports\n"
+        "url: reports.example.org\n"
+        "destinations:\n"
+        "  site:\n"
+        "    type: folder\n"
+        "    bucket: reports\n"
+        "  store:\n"
+        "    type: s3\n"
+        "    region: eu-west-1\n"
+        "  web:\n"
+        "    type: ftp\n", "utf-8")
+    assert publish(released_archive, config) == 2
+    err = capsys.readouterr().err
+    assert re.search(r"publish\.yaml:2:\d+: error: 'url' has the value 'reports.example.org', which is not valid", err)
+    assert re.search(r"publish\.yaml:7:\d+: error: required key 'bucket' is missing in destinations.store", err)
+    assert re.search(r"publish\.yaml:11:\d+: error: .*'ftp' is not one of \['folder', 's3'\]", err)
+    assert "internal error" not in err
+
+
+def test_a_credential_in_publish_yaml_is_refused_and_never_printed(released_archive, tmp_path, capsys):
+    config = tmp_path / "publish.yaml"
+    secret = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+    config.write_text("destinations:\n  store:\n    type: s3\n    bucket: reports\n"
+                      f"    aws_secret_access_key: {secret}\n", "utf-8")
+    assert publish(released_archive, config) == 2
+    out = capsys.readouterr()
+    assert re.search(r"publish\.yaml:5:5: error: 'aws_secret_access_key' looks like a credential", out.err)
+    assert secret not in out.err + out.out
+
+
+def test_an_unknown_destination_names_the_known_ones(released_archive, site, capsys):
+    assert publish(released_archive, site[1], "--to", "elsewhere") == 2
+    err = capsys.readouterr().err
+    assert "no destination 'elsewhere'" in err and "destinations: site" in err
+
+
+def test_the_readme_documents_every_key_of_publish_yaml():
+    from pipeline import schemadoc
+
+    readme = (ROOT / "README.md").read_text("utf-8")
+    assert schemadoc.generate_publish() in readme
