@@ -52,10 +52,13 @@ def _tell(progress, step: str, timings: dict | None = None) -> None:
 
 
 def build(source_dir: Path | str, out: Path | str = "dist", formats=FORMATS, design: Design | None = None,
-          check: bool = True, progress=None, render_options: dict[str, dict] | None = None) -> BuildResult:
+          check: bool = True, progress=None, render_options: dict[str, dict] | None = None,
+          keep_failed: bool = True) -> BuildResult:
     """``progress``, if given, is called as ``progress(step, None)`` when a
     step (load, body, each format, check) starts and ``progress(step,
-    seconds)`` when it ends (see pipeline.progress)."""
+    seconds)`` when it ends (see pipeline.progress). When the check fails,
+    the outputs it read are kept in ``<out>/<slug>/.failed/`` (unless
+    ``keep_failed`` is false) beside the previous good ones."""
     design = design or Design()
     timings: dict[str, float] = {}
     schedule.warm_up(formats, check)  # imports for later steps, while the source is read
@@ -76,7 +79,8 @@ def build(source_dir: Path | str, out: Path | str = "dist", formats=FORMATS, des
         if refused:
             raise BuildError(refused)
         try:
-            return _render_check_swap(pub, out, design, formats, check, timings, progress, render_options, read_at)
+            return _render_check_swap(pub, out, design, formats, check, timings, progress, render_options, read_at,
+                                      keep_failed)
         except OSError as exc:
             if exc.errno not in DISK_FULL_ERRNOS:
                 raise
@@ -87,7 +91,7 @@ def build(source_dir: Path | str, out: Path | str = "dist", formats=FORMATS, des
 
 def _render_check_swap(pub: Publication, out: Path, design: Design, formats, check: bool, timings: dict,
                        progress, render_options: dict[str, dict] | None = None,
-                       read_at: int | None = None) -> BuildResult:
+                       read_at: int | None = None, keep_failed: bool = True) -> BuildResult:
     out.mkdir(parents=True, exist_ok=True)
     final = out / pub.slug
     staging = Path(tempfile.mkdtemp(prefix=f".{pub.slug}.", suffix=".tmp", dir=out))
@@ -105,7 +109,9 @@ def _render_check_swap(pub: Publication, out: Path, design: Design, formats, che
             if not report.ok:
                 from pipeline.errors import CheckFailed
 
-                raise CheckFailed(report.findings())
+                previous = any((final / output_name(pub.slug, fmt)).is_file() for fmt in FORMATS)
+                kept = _keep_failed(staging, final, pub.slug) if keep_failed else None
+                raise CheckFailed(report.findings(), kept=kept, previous=previous)
         _keep_other_formats(pub.slug, final, staging, formats)
         with uninterrupted(f"the build had finished: {final} holds the new outputs"):  # no half-done swap
             _swap_into_place(staging, final)
@@ -115,6 +121,27 @@ def _render_check_swap(pub: Publication, out: Path, design: Design, formats, che
         if staging.exists():
             with uninterrupted():
                 shutil.rmtree(staging, ignore_errors=True)
+
+
+def _keep_failed(staging: Path, final: Path, slug: str) -> Path | None:
+    """Move the failed build's outputs (``staging``) to ``final/.failed``
+    for inspection, replacing the last failed build's; the good outputs in
+    ``final`` are not touched. Returns the folder, or None when ``final``
+    is not a build's own folder (``outputs.refusal``): then nothing is kept."""
+    if outputs.refusal(final, slug):
+        return None
+    failed = final / outputs.FAILED
+    own = outputs.own_names(slug)
+    with uninterrupted():
+        for entry in os.scandir(staging):  # only the outputs and their report go along
+            if entry.name not in own or not entry.is_file(follow_symlinks=False):
+                shutil.rmtree(entry.path) if entry.is_dir(follow_symlinks=False) else os.unlink(entry.path)
+        os.chmod(staging, 0o755)
+        final.mkdir(exist_ok=True)
+        if failed.is_dir():
+            shutil.rmtree(failed)
+        os.rename(staging, failed)
+    return failed
 
 
 def _keep_other_formats(slug: str, final: Path, staging: Path, formats) -> None:

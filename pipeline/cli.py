@@ -526,7 +526,7 @@ def main(argv: list[str] | None = None) -> int:
             raise
         for finding in exc.findings:
             print(finding, file=sys.stderr)
-        print("check failed; the previous outputs were kept.", file=sys.stderr)
+        print(exc.outcome(), file=sys.stderr)
         return EXIT_CHECK_FAILED
     except BuildError as exc:
         if getattr(args, "debug", False):

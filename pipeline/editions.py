@@ -326,7 +326,7 @@ def _release_in(work, source_dir, archive, pub0, referenced, design, now, notes,
     # 2. build and check, the PDF as PDF/A with the source attached
     attachments = [(name, path.read_bytes()) for name, path in files]
     with _problems_named_in(snapshot, source_dir):
-        result = build(snapshot, work / "build", design=design, check=not archived,
+        result = build(snapshot, work / "build", design=design, check=not archived, keep_failed=False,
                        render_options={"pdf": {"variant": PDF_VARIANT, "attachments": attachments}})
     del attachments
 

@@ -105,8 +105,20 @@ def mount_point(path) -> str:
 
 
 class CheckFailed(Exception):
-    """An output disagrees with its source; exit status 1."""
+    """An output disagrees with its source; exit status 1. ``kept`` is the
+    folder that holds the failed outputs for inspection (``<out>/<slug>/.failed``),
+    or None when they were not kept; ``previous`` says whether earlier good
+    outputs stand beside it."""
 
-    def __init__(self, findings: list[str]):
+    def __init__(self, findings: list[str], kept: Path | None = None, previous: bool = False):
         self.findings = findings
+        self.kept = kept
+        self.previous = previous
         super().__init__("\n".join(findings))
+
+    def outcome(self) -> str:
+        """The line that closes the findings: what was kept, and where."""
+        text = "check failed; " + ("the previous outputs were kept" if self.previous else "nothing was published")
+        if self.kept is not None:
+            text += f"; the failed outputs are in {shown_path(self.kept)}/ for inspection"
+        return text + "."

@@ -3,8 +3,9 @@
 A build swaps ``<out>/<slug>/`` as a whole, so before it does it must be
 sure the folder there is one of its own outputs. It is when it holds
 nothing but the names a build or ``pipeline preview`` writes (the three
-formats, ``check.json``, ``preview/`` with its pictures): the list of a
-build's files is the manifest. Anything else there (the editions archive,
+formats, ``check.json``, ``preview/`` with its pictures, and ``.failed/``,
+where a build whose check failed leaves its outputs for inspection): the
+list of a build's files is the manifest. Anything else there (the editions archive,
 someone's notes, a link to a web root) is refused with a message and left
 as it was.
 
@@ -25,6 +26,10 @@ RESERVED = {
     "site": "dist/site/ is kept for the published site",
 }
 FORMATS = ("pdf", "epub", "html")
+#: The folder inside ``<out>/<slug>/`` that holds the outputs of the last
+#: build whose check failed, beside the last good ones; the next failed
+#: build replaces it, the next good build removes it (with the folder).
+FAILED = ".failed"
 
 
 def reserved(slug: str) -> str | None:
@@ -55,6 +60,9 @@ def foreign(folder: Path, slug: str) -> list[str]:
             out.append(entry.name)
         elif entry.name in names and entry.is_file(follow_symlinks=False):
             continue
+        elif entry.name == FAILED and entry.is_dir(follow_symlinks=False):
+            out += [f"{FAILED}/{e.name}" for e in sorted(os.scandir(entry.path), key=lambda e: e.name)
+                    if e.is_symlink() or not e.is_file(follow_symlinks=False) or e.name not in names]
         elif entry.name == "preview" and entry.is_dir(follow_symlinks=False):
             out += [f"preview/{e.name}" for e in sorted(os.scandir(entry.path), key=lambda e: e.name)
                     if e.is_symlink() or not e.is_file(follow_symlinks=False) or not e.name.endswith(".png")]

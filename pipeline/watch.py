@@ -28,7 +28,7 @@ from importlib import resources
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from pipeline.errors import BuildError, CheckFailed, SourceError
+from pipeline.errors import BuildError, CheckFailed, SourceError, shown_path
 
 STATE_PATH = "/__watch/state"
 SCRIPT_PATH = "/__watch/reload.js"
@@ -74,7 +74,8 @@ def failure_text(exc: BaseException) -> str:
         return "\n".join([*(str(p) for p in exc.problems),
                           f"{n} problem{'s' if n != 1 else ''} in the source; the last good output is still served."])
     if isinstance(exc, CheckFailed):
-        return "\n".join([*exc.findings, "check failed; the last good output is still served."])
+        kept = f"; the failed outputs are in {shown_path(exc.kept)}/ (not served)" if exc.kept else ""
+        return "\n".join([*exc.findings, f"check failed; the last good output is still served{kept}."])
     if isinstance(exc, BuildError):
         return f"error: {exc}"
     return "".join(traceback.format_exception(exc)).rstrip() + "\n(this is a bug in the pipeline; please report it)"
@@ -120,8 +121,16 @@ class Handler(http.server.SimpleHTTPRequestHandler):
 
     def translate_path(self, path: str) -> str:
         """The file a URL path names, or a name that does not exist when
-        the file (through symbolic links) lies outside ``<out>/``."""
+        the file (through symbolic links) lies outside ``<out>/`` or in a
+        hidden folder (the build's lock, staging and set-aside folders,
+        ``<slug>/.failed/``): those are not outputs, and never served."""
         file = Path(super().translate_path(path))
+        try:
+            hidden = any(part.startswith(".") for part in file.relative_to(self.directory).parts)
+        except ValueError:
+            hidden = False
+        if hidden:
+            return str(self.root / "__watch" / "hidden")  # answered 404
         try:
             real = file.resolve()
         except (OSError, RuntimeError):

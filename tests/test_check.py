@@ -183,7 +183,9 @@ def test_a_contents_page_number_off_by_one(tmp_path):
            'but that heading is printed on page 1' in findings
     assert 'pdf: the contents gives page 4 for "Overview" (section 2.1), but that heading is printed on page 3' in findings
     assert all(f.startswith("pdf: the contents gives page ") for f in findings)
-    assert not (tmp_path / "dist" / "sample-report").exists()  # a failed check publishes nothing
+    # a failed check publishes nothing: what it made is kept aside for inspection
+    assert os.listdir(tmp_path / "dist" / "sample-report") == [".failed"]
+    assert failed.value.kept == tmp_path / "dist" / "sample-report" / ".failed" and not failed.value.previous
 
 
 # ------------------------------------------------------------------ text

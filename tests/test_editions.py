@@ -195,6 +195,7 @@ def test_a_release_whose_check_fails_leaves_no_edition(tmp_path):
         release(FIXTURE, archive, design=Design(templates))
     assert any("html" in str(f).lower() for f in failed.value.findings)
     assert list(archive.iterdir()) == []
+    assert failed.value.kept is None  # its failed outputs were in a temporary folder, gone now: none is named
 
 
 def test_a_release_interrupted_while_assembling_leaves_no_edition(tmp_path, monkeypatch):
