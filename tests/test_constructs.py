@@ -284,3 +284,14 @@ def test_task_lists_are_ballot_boxes(html, pdf_pages):
     boxes = _section(html, "tasks").xpath(".//ul[@class='task-list']//input[@type='checkbox']")
     assert [b.get("checked") is not None for b in boxes] == [False, True]
     assert "☐ write the draft\n☑ collect data" in pdf_pages["tasks"]
+
+
+def test_the_readme_table_names_every_construct_and_quotes_the_refusals():
+    readme = (ROOT / "README.md").read_text("utf-8")
+    table = readme.split("<!-- constructs table:", 1)[1].split("\n\n### ", 1)[0]
+    rows = [ln for ln in table.splitlines() if ln.startswith("| ")]
+    named = {m for ln in rows for m in re.findall(r"\(`(\w+)`\)", ln.split("|")[1])}
+    assert named == set(SUPPORTED) | set(REFUSED)
+    for name, (_, _, message, _) in REFUSED.items():
+        row = next(ln for ln in rows if f"(`{name}`)" in ln.split("|")[1])
+        assert f"`{message}`" in row, name
