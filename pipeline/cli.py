@@ -10,7 +10,7 @@ import textwrap
 from pathlib import Path
 
 from pipeline import __version__, interrupts
-from pipeline.errors import BuildError, CheckFailed, SourceError
+from pipeline.errors import BuildError, CheckFailed, SourceError, printable
 
 EXIT_OK, EXIT_CHECK_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -150,7 +150,7 @@ def cmd_check(args) -> int:
         print("timings: " + ", ".join(f"{k} {v:.2f}s" for k, v in report.timings.items()))
     if not report.ok:
         for finding in report.findings():
-            print(finding, file=sys.stderr)
+            print(_shown(finding), file=sys.stderr)
         n = len(report.findings())
         print(f"{pub.slug}: check failed with {n} finding{'s' if n != 1 else ''}; report in {folder / 'check.json'}",
               file=sys.stderr)
@@ -226,11 +226,11 @@ def cmd_release(args) -> int:
         if args.debug:
             raise
         for finding in exc.findings:
-            print(finding, file=sys.stderr)
+            print(_shown(finding), file=sys.stderr)
         print("check failed; nothing was archived.", file=sys.stderr)
         return EXIT_CHECK_FAILED
     for note in r.notes:
-        print(f"note: {note}", file=sys.stderr)
+        print(f"note: {_shown(note)}", file=sys.stderr)
     ed = r.edition
     if not r.created:
         print(f"{ed.slug} {ed.version} is already archived in {ed.folder} with identical files; nothing was changed.")
@@ -507,6 +507,12 @@ def cmd_watch(args) -> int:
                  check=not args.no_check, port=args.port, verbose=args.verbose, open_browser=args.open)
 
 
+def _shown(text: str) -> str:
+    """A message as printed: its lines kept, anything in them a terminal
+    would act on escaped (errors.printable)."""
+    return "\n".join(printable(line) for line in str(text).split("\n"))
+
+
 def main(argv: list[str] | None = None) -> int:
     p = parser()
     args = p.parse_args(argv)
@@ -525,13 +531,13 @@ def main(argv: list[str] | None = None) -> int:
         if getattr(args, "debug", False):
             raise
         for finding in exc.findings:
-            print(finding, file=sys.stderr)
+            print(_shown(finding), file=sys.stderr)
         print(exc.outcome(), file=sys.stderr)
         return EXIT_CHECK_FAILED
     except BuildError as exc:
         if getattr(args, "debug", False):
             raise
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {_shown(str(exc))}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt as exc:
         print(f"{'stopped by ' + str(exc) if isinstance(exc, interrupts.Interrupted) else 'interrupted'}; "
@@ -543,7 +549,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # a bug in the pipeline or a library, not the user's doing
         if getattr(args, "debug", False):
             raise
-        text = " ".join(str(exc).split())
+        text = printable(" ".join(str(exc).split()))
         print(f"internal error: {type(exc).__name__}{': ' + text[:300] if text else ''} "
               "(rerun with --debug for the traceback); the previous outputs were kept.", file=sys.stderr)
         return EXIT_BAD_INPUT

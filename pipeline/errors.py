@@ -32,6 +32,24 @@ def one_line(text: str, limit: int = MESSAGE_LIMIT) -> str:
     return text if len(text) <= limit else text[:limit - 1].rstrip() + "…"
 
 
+#: Characters a terminal acts on rather than shows (C0 and C1 controls, DEL)
+#: and those that end or turn a line (line and paragraph separators, the
+#: bidirectional overrides and isolates).
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def printable(text: str) -> str:
+    """``text`` with every character a terminal would act on written as an
+    escape (``\\x1b``, ``\\n``, ``\\u202e``): a file name cannot clear the
+    screen, start a line of its own or reorder what is printed."""
+    def escape(m: re.Match) -> str:
+        ch = m.group(0)
+        return _ESCAPES.get(ch) or (f"\\x{ord(ch):02x}" if ord(ch) < 0x100 else f"\\u{ord(ch):04x}")
+
+    return _UNPRINTABLE.sub(escape, text)
+
+
 def shown_path(path: Path) -> str:
     """A path as a message shows it: relative to the current folder when it
     is inside it (what the user typed), else as it is."""
@@ -62,10 +80,12 @@ class Problem:
         return text
 
     def __str__(self) -> str:
-        head = f"{self.where()}: " if self.file is not None else ""
-        text = f"{head}error: {self.message}"
+        """Two lines at most, the message and its hint, whatever a file
+        name in them holds (see ``printable``)."""
+        head = f"{printable(self.where())}: " if self.file is not None else ""
+        text = f"{head}error: {printable(self.message)}"
         if self.hint:
-            text += f"\n  hint: {self.hint}"
+            text += f"\n  hint: {printable(self.hint)}"
         return text
 
 

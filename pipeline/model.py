@@ -128,6 +128,7 @@ class Publication:
     pandoc_api_version: list[int] = field(default_factory=list)
     fonts: Any = None  # pipeline.fonts.Stacks: the families each stack uses, chosen from the text
     names: dict[str, Path] = field(default_factory=dict)  # name in the folder -> file (source.source_files)
+    limits: dict[str, float] = field(default_factory=dict)  # source.LIMITS, as publication.yaml raises them
 
     def blocks(self) -> list[Any]:
         return [b for c in self.chapters for b in c.blocks]

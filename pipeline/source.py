@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
+import errno
 import json
+import os
 import posixpath
 import math
 import re
@@ -23,7 +25,7 @@ from urllib.parse import unquote
 import jsonschema
 import yaml
 
-from pipeline import fonts, pandoc
+from pipeline import fonts, images, pandoc
 from pipeline.errors import Problem, SourceError
 from pipeline.model import (
     Author, Chapter, Edition, HistoryEntry, KeyFigure, Location, Metadata,
@@ -400,6 +402,7 @@ _URL_ATTRS = {"href", "xlink:href", "cite", "longdesc", "usemap"}
 #: decoded (``u\\72l(`` is ``url(``).
 _LOADING_CSS = re.compile(r"(url|src|image|image-set|cross-fade|element|expression)\s*\(|@import", re.I)
 _CSS_ESCAPE = re.compile(r"\\(?:([0-9a-fA-F]{1,6})[ \t\n\r\f]?|\r\n|(.))", re.S)
+_OWN_PART = re.compile(r"url\(\s*(['\"]?)#[^)'\"]*\1\s*\)", re.I)
 _RUNNING_SCHEMES = ("javascript:", "vbscript:", "data:")
 #: Formats whose raw blocks and inlines pandoc's HTML-family writers copy
 #: into the HTML verbatim (compared without regard to case, as pandoc does);
@@ -411,15 +414,19 @@ HTML_FAMILY = frozenset({"html", "html4", "html5", "revealjs", "slidy", "s5", "d
 _LINK_OK = re.compile(r"^(#|https?:|mailto:)", re.I)
 
 
-def css_loads(css: str) -> str | None:
+def css_loads(css: str, own_parts_allowed: bool = False) -> str | None:
     """The loading function or @import in a piece of CSS, found after its
-    escapes and comments are decoded; None when it loads nothing."""
+    escapes and comments are decoded; None when it loads nothing. With
+    ``own_parts_allowed`` (CSS inside an SVG), ``url(#id)`` names a part of
+    the same figure and loads nothing."""
     def unescape(m):
         if m.group(1):
             code = int(m.group(1), 16)
             return chr(code) if 0 < code <= 0x10FFFF and not 0xD800 <= code <= 0xDFFF else "\ufffd"
         return m.group(2) or ""
     decoded = re.sub(r"/\*.*?(\*/|$)", "", _CSS_ESCAPE.sub(unescape, css), flags=re.S)
+    if own_parts_allowed:
+        decoded = _OWN_PART.sub("", decoded)
     m = _LOADING_CSS.search(decoded)
     return None if m is None else m.group(0).replace(" ", "")
 
@@ -595,6 +602,10 @@ def load(folder: Path | str) -> Publication:
             problems.append(Problem(ypath, f"'{item.name}' is listed twice", "list each Markdown file once", **at))
             continue
         seen.add(path)
+        if _loops(root / item.name):
+            problems.append(Problem(ypath, f"chapter file '{item.name}' cannot be read: its path goes round a loop "
+                                           "of symlinks", "replace the symlink on its path by the file it should name", **at))
+            continue
         if not path.is_file():
             problems.append(Problem(ypath, f"chapter file '{item.name}' does not exist",
                                     f"create {path.relative_to(root)} or correct the name", **at))
@@ -662,7 +673,7 @@ def load(folder: Path | str) -> Publication:
         problems.append(_too_many_headings(e.location.file, e.location.line, len(outline), limits))
         raise SourceError(_in_reading_order(problems, [ypath, *(path for _, path, _ in read)]))
     assets: dict[str, Path] = {}
-    _check_targets(root, chapters, ids, texts, assets, problems, renamed_in)
+    _check_targets(root, chapters, ids, texts, assets, problems, renamed_in, limits)
     _check_references(chapters, texts, problems)
     kf = data.get("key_figures")
     after = kf.get("after") if isinstance(kf, dict) else None
@@ -687,7 +698,7 @@ def load(folder: Path | str) -> Publication:
     names = {PUBLICATION_FILE: ypath, **{_name(item.name): path for item, path, _ in read},
              **{_name(unquote(target)): path for target, path in assets.items()}}
     pub = Publication(root.name, root, meta, chapters, outline, files=files, assets=assets,
-                      pandoc_api_version=api_version, fonts=stack, names=names)
+                      pandoc_api_version=api_version, fonts=stack, names=names, limits=limits)
     for c in pub.chapters:
         _decorate(c, meta)
     return pub
@@ -735,7 +746,7 @@ def source_files(pub: Publication) -> list[tuple[str, Path]]:
 #: generous for real books (a 500-page one uses a tenth of each), small
 #: enough that no input takes a build's time or memory without end.
 LIMITS = {"markdown_mb": 4, "headings": 3000, "nesting": 32, "brackets": 6, "parse_seconds": 60,
-          "parse_memory_mb": 2000}
+          "parse_memory_mb": 2000, "image_megapixels": 50}
 _RAISE = ("{what}; if a real publication needs more, raise it with `limits: {{{key}: N}}` in publication.yaml")
 
 
@@ -880,12 +891,21 @@ def _inside(root: Path, name: str) -> Path | None:
     leads out with ``..`` or through a symlink."""
     if name.startswith(("/", "\\")) or re.match(r"^[A-Za-z][A-Za-z0-9+.-]*:", name):
         return None
-    path = (root / name).resolve()
+    path = Path(os.path.realpath(root / name))  # a symlink loop is left unresolved (then not a file)
     try:
         path.relative_to(root)
     except ValueError:
         return None
     return path
+
+
+def _loops(path: Path) -> bool:
+    """True when ``path`` leads round a loop of symlinks."""
+    try:
+        os.stat(path)
+    except OSError as exc:
+        return exc.errno == errno.ELOOP
+    return False
 
 
 def _metadata(root: Path, d: dict) -> Metadata:
@@ -990,7 +1010,7 @@ def _attr(el: dict) -> list | None:
 
 def _check_targets(root: Path, chapters: list[Chapter], ids: dict, texts: dict[Path, str],
                    assets: dict[str, Path], problems: list[Problem],
-                   renamed: dict[Path, dict[str, str]] | None = None) -> set[str]:
+                   renamed: dict[Path, dict[str, str]] | None = None, limits: dict | None = None) -> set[str]:
     """Images must be files inside the folder, never fetched from elsewhere;
     links must point at a section that exists or at the web; a link to
     another chapter's file (``other.md#section``) becomes a link to that
@@ -999,6 +1019,8 @@ def _check_targets(root: Path, chapters: list[Chapter], ids: dict, texts: dict[P
     document."""
     all_ids = set(ids)
     renamed = renamed or {}
+    limits = limits or LIMITS
+    image_verdicts: dict[Path, list[tuple[str, str]]] = {}  # each file inspected once
     ids_in: dict[Path, set[str]] = {}
 
     for c in chapters:
@@ -1071,11 +1093,18 @@ def _check_targets(root: Path, chapters: list[Chapter], ids: dict, texts: dict[P
                     if path is None:
                         report(f"image '{target}' is outside the publication folder",
                                "copy the image into the publication folder and refer to it by a relative path", *where)
+                    elif _loops(root / unquote(target)):
+                        report(f"image '{target}' cannot be read: its path goes round a loop of symlinks",
+                               "replace the symlink on its path by the folder or file it should name", *where)
                     elif not path.is_file():
                         report(f"image '{target}' does not exist",
                                f"add {unquote(target)} to the publication folder or correct the path", *where)
                     else:
                         assets[target] = path
+                        if path not in image_verdicts:
+                            image_verdicts[path] = images.problems(path, unquote(target), limits["image_megapixels"])
+                        for message, hint in image_verdicts[path]:
+                            report(message, hint, *where)
                         if no_alt:
                             report(f"the image '{target[:80]}' has no text saying what it shows",
                                    "write it between the brackets, ![A chart of the yearly totals.](figures/chart.png) "

@@ -233,6 +233,13 @@ def render(pub: Publication, body: Body, design: Design, variant: str | None = "
     handler = _Collect()
     logger = logging.getLogger("weasyprint")
     logger.addHandler(handler)
+    from PIL import Image
+
+    # the source check held every image to limits.image_megapixels; Pillow's
+    # own guard (which fails at twice its warning size) is moved to match
+    pixels = Image.MAX_IMAGE_PIXELS
+    if pub.limits.get("image_megapixels"):
+        Image.MAX_IMAGE_PIXELS = max(pixels or 0, int(pub.limits["image_megapixels"] * 1_000_000))
     try:
         doc = weasyprint.HTML(string=page, base_url=pub.root.as_uri() + "/", url_fetcher=fetcher)
         ident = hashlib.sha256(f"{pub.meta.identifier}|{pub.meta.edition.version}".encode()).hexdigest()[:32]
@@ -257,6 +264,7 @@ def render(pub: Publication, body: Body, design: Design, variant: str | None = "
             data = document.write_pdf(finisher=_associated_files_once if is_pdf_a(variant) else None, **options)
     finally:
         logger.removeHandler(handler)
+        Image.MAX_IMAGE_PIXELS = pixels
     # a message names an image by its data: URI, megabytes long: never print one
     problems = [re.sub(r"data:[^\s\"']{40,}", lambda m: m.group(0)[:30] + "…", p)
                 for p in fetcher.refused + handler.messages]
