@@ -75,7 +75,7 @@ def raster_problems(path: Path, name: str, megapixels: float) -> list[tuple[str,
             Image.MAX_IMAGE_PIXELS = saved
     pixels = width * height
     if pixels > megapixels * 1_000_000:
-        return [(f"the image '{name}' is {width} x {height} pixels ({pixels / 1e6:.0f} megapixels), more than the limit "
+        return [(f"the image '{name}' is {width} x {height} pixels ({pixels / 1e6:.3g} megapixels), more than the limit "
                  f"of {megapixels:g} megapixels (limits.image_megapixels)",
                  "scale it down (a page needs at most some 3500 pixels across, at 300 dpi); if a real publication "
                  "needs more, raise it with `limits: {image_megapixels: N}` in publication.yaml")]
@@ -137,7 +137,7 @@ def svg_problems(path: Path, name: str) -> list[tuple[str, str]]:
             css = "".join(el.itertext())
             loads = _css_loads_outside(css)
             if loads:
-                add("css", f"a <style> that would load a file ({loads}…)", el.sourceline)
+                add("css-style", f"a <style> that would load a file ({loads}…)", el.sourceline)
         for key, value in el.attrib.items():
             attr = etree.QName(key).localname.lower()
             value = value or ""
@@ -150,7 +150,7 @@ def svg_problems(path: Path, name: str) -> list[tuple[str, str]]:
             else:
                 loads = _css_loads_outside(value) if ("(" in value or "@" in value) else None
                 if loads:
-                    add("css", f"the attribute {attr}= that would load a file ({loads}…)", el.sourceline)
+                    add("css-attribute", f"the attribute {attr}= that would load a file ({loads}…)", el.sourceline)
     return [(f"the SVG image '{name}' holds {message}" + (f" (its line {line})" if line else ""), _HINT)
             for message, line in found.values()]
 

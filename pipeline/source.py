@@ -1076,7 +1076,9 @@ def _check_targets(root: Path, chapters: list[Chapter], ids: dict, texts: dict[P
                                ("", f"{key}="), ("", key))
             if t == "Image":
                 target = el["c"][2][0]
-                where = (("](", target), ("<", target), ("", target))
+                # pandoc gives the target %-escaped where it holds blanks or
+                # control characters; the source has it as written
+                where = (("](", target), ("<", target), ("", target), ("](<", unquote(target)), ("", unquote(target)))
                 no_alt = not pandoc.stringify(el["c"][1]).strip() and not dict(el["c"][0][2]).get("alt", "").strip()
                 scheme = re.match(r"^([A-Za-z][A-Za-z0-9+.-]*):", target)
                 if scheme and scheme.group(1).lower() == "file":
@@ -1094,10 +1096,10 @@ def _check_targets(root: Path, chapters: list[Chapter], ids: dict, texts: dict[P
                         report(f"image '{target}' is outside the publication folder",
                                "copy the image into the publication folder and refer to it by a relative path", *where)
                     elif _loops(root / unquote(target)):
-                        report(f"image '{target}' cannot be read: its path goes round a loop of symlinks",
+                        report(f"image '{unquote(target)}' cannot be read: its path goes round a loop of symlinks",
                                "replace the symlink on its path by the folder or file it should name", *where)
                     elif not path.is_file():
-                        report(f"image '{target}' does not exist",
+                        report(f"image '{unquote(target)}' does not exist",
                                f"add {unquote(target)} to the publication folder or correct the path", *where)
                     else:
                         assets[target] = path
@@ -1112,7 +1114,9 @@ def _check_targets(root: Path, chapters: list[Chapter], ids: dict, texts: dict[P
                                    "and an image alone in its paragraph is a figure, which needs a caption", *where)
             elif t == "Link":
                 target = el["c"][2][0]
-                where = (("](", target), ("<", target), ("", target))
+                # pandoc gives the target %-escaped where it holds blanks or
+                # control characters; the source has it as written
+                where = (("](", target), ("<", target), ("", target), ("](<", unquote(target)), ("", unquote(target)))
                 if target.startswith("#"):
                     if target[1:] not in all_ids:
                         near = difflib.get_close_matches(target[1:], sorted(all_ids), n=1)
