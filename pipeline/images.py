@@ -93,11 +93,25 @@ def svg_problems(path: Path, name: str) -> list[tuple[str, str]]:
         data = path.read_bytes()
     except OSError as exc:
         return [(f"the image '{name}' cannot be read ({exc.strerror or exc})", "check the file's permissions")]
+    found: dict[str, tuple[str, int | None]] = {}  # kind -> (message, SVG line), the first of each kind
+
+    def add(kind: str, message: str, line: int | None) -> None:
+        found.setdefault(kind, (message, line))
+
+    # declarations in the DOCTYPE are found in the text first: libxml2 stops
+    # at an entity that would expand too far, before any tree is made
+    subset = re.search(rb"<!DOCTYPE[^>\[]*\[", data)
+    if subset or b"<!ENTITY" in data:
+        at = subset.start() if subset else data.find(b"<!ENTITY")
+        add("dtd", "declarations in its DOCTYPE (<!ENTITY …> or others), which could expand without end",
+            data[:at].count(b"\n") + 1)
     parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, dtd_validation=False,
                              huge_tree=False, remove_blank_text=False)
     try:
         root = etree.fromstring(data, parser)
     except etree.XMLSyntaxError as exc:
+        if found:
+            return _messages(name, found)
         why = " ".join(str(exc.msg or exc).split())
         why = re.sub(r"(\s*\(<string>, line \d+\)|, line \d+, column \d+)+$", "", why)
         return [(f"the SVG image '{name}' is not well-formed XML (its line {exc.lineno}: {why[:100]})",
@@ -105,15 +119,10 @@ def svg_problems(path: Path, name: str) -> list[tuple[str, str]]:
     if root is None:
         return [(f"the SVG image '{name}' is empty", "save the figure again, or remove the image")]
 
-    found: dict[str, tuple[str, int | None]] = {}  # kind -> (message, SVG line), the first of each kind
-
-    def add(kind: str, message: str, line: int | None) -> None:
-        found.setdefault(kind, (message, line))
-
     tree = root.getroottree()
     info = tree.docinfo
-    dtd = info.internalDTD
     doctype_line = data[:max(0, data.find(b"<!DOCTYPE"))].count(b"\n") + 1
+    dtd = info.internalDTD  # the same, for a file the text search missed (UTF-16, say)
     if dtd is not None and (list(dtd.iterentities()) or list(dtd.iterelements())):
         add("dtd", "declarations in its DOCTYPE (<!ENTITY …> or others), which could expand without end", doctype_line)
     if info.system_url and not _W3C_DTD.match(info.system_url):
@@ -151,6 +160,10 @@ def svg_problems(path: Path, name: str) -> list[tuple[str, str]]:
                 loads = _css_loads_outside(value) if ("(" in value or "@" in value) else None
                 if loads:
                     add("css-attribute", f"the attribute {attr}= that would load a file ({loads}…)", el.sourceline)
+    return _messages(name, found)
+
+
+def _messages(name: str, found: dict[str, tuple[str, int | None]]) -> list[tuple[str, str]]:
     return [(f"the SVG image '{name}' holds {message}" + (f" (its line {line})" if line else ""), _HINT)
             for message, line in found.values()]
 
@@ -168,6 +181,9 @@ def _href_problem(element: str, value: str) -> tuple[str, str] | None:
     if scheme and scheme.group(1).lower() == "data":
         return "data-link", "a data: URL that is not a PNG, JPEG, GIF or WebP image, which could carry anything"
     shown = value.strip()[:60]
+    if element == "a":
+        return "link", (f"a link to {shown!r}: a figure is shown as an image, where no link can be followed, "
+                        "and a figure refers only to its own parts (#id)")
     if scheme or squeezed.startswith("//"):
         return "outside", f"a reference to {shown!r}, outside the publication: a figure never loads anything"
     return "outside", (f"a reference to the file {shown!r}, which the outputs do not carry: a figure refers only "

@@ -160,6 +160,153 @@ def test_a_plain_style_attribute_stays_fine():
     assert css_loads("background: u\\72l(x)") == "url("
 
 
+# ------------------------------------------------ 12 b: SVG figures
+
+def svg(inner: str, prolog: str = "") -> str:
+    return (prolog + '<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" '
+            f'width="100" height="50">\n{inner}\n</svg>\n')
+
+
+def laughs(levels: int = 10) -> str:
+    entities = ['<!ENTITY l0 "lol">'] + [f'<!ENTITY l{i} "{f"&l{i - 1};" * 10}">' for i in range(1, levels)]
+    return "<?xml version=\"1.0\"?>\n<!DOCTYPE svg [\n" + "\n".join(entities) + "\n]>\n"
+
+
+#: name -> (the SVG, what the message says): redteam 12's two and variants
+SVG_ATTACKS = {
+    "script": (svg("<script>alert(1)</script>"), "a <script> element"),
+    "script-in-a-namespace": (svg('<s:script xmlns:s="http://www.w3.org/2000/svg">alert(1)</s:script>'), "a <script> element"),
+    "onload": (svg('<rect width="10" height="10" onload="alert(1)"/>'), "the event handler onload="),
+    "javascript-link": (svg('<a xlink:href="javascript:alert(2)"><rect width="10" height="10"/></a>'), "a javascript: link"),
+    "javascript-link-spelt-oddly": (svg('<a href=" JaVa\tScRiPt:alert(2)"><rect width="1" height="1"/></a>'), "a javascript: link"),
+    "data-link": (svg('<a href="data:text/html,&lt;script&gt;alert(1)&lt;/script&gt;"><rect width="1" height="1"/></a>'),
+                  "a data: URL that is not a PNG"),
+    "svg-in-an-image": (svg('<image href="data:image/svg+xml;base64,PHN2Zy8+" width="1" height="1"/>'), "a data: URL"),
+    "foreign-object": (svg('<foreignObject width="10" height="10"><p xmlns="http://www.w3.org/1999/xhtml">x</p></foreignObject>'),
+                       "a <foreignObject> element"),
+    "remote-image": (svg('<image href="https://example.org/x.png" width="1" height="1"/>'), "a reference to 'https://example.org/x.png', outside"),
+    "file-outside": (svg('<image xlink:href="../../../../etc/passwd" width="1" height="1"/>'), "a reference to the file '../../../../etc/passwd'"),
+    "web-link": (svg('<a href="https://example.org/"><text>web</text></a>'), "a link to 'https://example.org/': a figure is shown as an image"),
+    "use-another-file": (svg('<use href="other.svg#part"/>'), "a reference to the file 'other.svg#part'"),
+    "url-in-fill": (svg('<rect width="1" height="1" fill="url(https://example.org/p.svg#p)"/>'), "the attribute fill= that would load"),
+    "url-in-style": (svg('<rect width="1" height="1" style="fill: u\\72l(x.png)"/>'), "the attribute style= that would load"),
+    "import": (svg("<style>@import url(x.css);</style>"), "a <style> that would load a file (@import"),
+    "xml-stylesheet": (svg("", '<?xml-stylesheet type="text/css" href="https://example.org/s.css"?>\n'), "an <?xml-stylesheet?>"),
+    "billion-laughs": (svg("<text>&l9;</text>", laughs()), "declarations in its DOCTYPE"),
+    "external-entity": (svg("<text>&x;</text>", '<!DOCTYPE svg [<!ENTITY x SYSTEM "file:///etc/passwd">]>\n'), "declarations in its DOCTYPE"),
+    "external-dtd": (svg("", '<!DOCTYPE svg SYSTEM "http://127.0.0.1:9/x.dtd">\n'), "a DOCTYPE naming the file 'http://127.0.0.1:9/x.dtd'"),
+    "not-xml": (svg("<g>"), "is not well-formed XML"),
+}
+
+
+def test_svg_figures_that_could_run_or_load_anything_are_refused(tmp_path):
+    """redteam 12 b: SVG figures were not inspected; a <script> or onload=
+    was published with --formats html,pdf, an <a xlink:href="javascript:">
+    with every format. Each is refused at the line that shows it, one build
+    for all, never expanding an entity nor fetching a DTD."""
+    lines = "".join(f"\n![Figure {name}.](figures/{name}.svg)\n" for name in SVG_ATTACKS)
+    pub = publication(tmp_path, lines)
+    for name, (text, _) in SVG_ATTACKS.items():
+        (pub / "figures" / f"{name}.svg").write_text(text, "utf-8")
+    start = time.monotonic()
+    proc = build(pub, "--formats", "html,pdf", timeout=60)
+    assert time.monotonic() - start < 30  # the laughs are never expanded
+    for name, (_, phrase) in SVG_ATTACKS.items():
+        refused(proc, "findings.md", line_of(pub, "findings.md", f"figures/{name}.svg"), f"'figures/{name}.svg' ", phrase)
+    assert proc.stderr.count("error:") == len(SVG_ATTACKS), proc.stderr  # one each, nothing more
+    assert "root:" not in proc.stderr  # /etc/passwd was never read
+    assert not (tmp_path / "out").exists()
+
+
+def test_svg_references_to_its_own_parts_and_inline_pixels_stay_fine(tmp_path):
+    """What real figures do: gradients and clip paths by url(#id), <use
+    href="#id">, a PNG carried inline, the W3C DOCTYPE (never read)."""
+    from pipeline import source
+
+    figure = svg('<defs><linearGradient id="g"/><clipPath id="c"><rect width="5" height="5"/></clipPath></defs>'
+                 '<rect width="9" height="9" fill="url(#g)" clip-path="url(\'#c\')" style="stroke: url( #g )"/>'
+                 '<use xlink:href="#c"/><a href="#c"><text>a part</text></a>'
+                 '<image href="data:image/png;base64,iVBORw0KGgo=" width="1" height="1"/>',
+                 '<?xml version="1.0" encoding="UTF-8" standalone="no"?>\n<!DOCTYPE svg PUBLIC "-//W3C//DTD SVG 1.1//EN" '
+                 '"http://www.w3.org/Graphics/SVG/1.1/DTD/svg11.dtd">\n')
+    pub = publication(tmp_path, "\n![A figure.](figures/ok.svg)\n")
+    (pub / "figures" / "ok.svg").write_text(figure, "utf-8")
+    assert "figures/ok.svg" in source.load(pub).assets
+
+
+REAL_SVGS = sorted((ROOT.parent / "shared" / "realdocs" / "rust-book").rglob("*.svg"))
+
+
+@pytest.mark.skipif(not REAL_SVGS, reason="no ../shared/realdocs beside this clone")
+def test_every_figure_of_the_rust_book_passes_the_source_check(tmp_path):
+    """The rust book's 23 SVG figures (Graphviz and Illustrator, each with
+    the W3C DOCTYPE), as upstream has them and in the initial and adapted
+    copies: shown in one publication, the source check accepts them all."""
+    from pipeline import source
+
+    assert len(REAL_SVGS) >= 60
+    pub = publication(tmp_path)
+    lines = []
+    for i, real in enumerate(REAL_SVGS):
+        shutil.copyfile(real, pub / "figures" / f"real-{i}.svg")
+        lines.append(f"\n![The figure {real.relative_to(ROOT.parent)}.](figures/real-{i}.svg)\n")
+    with open(pub / "findings.md", "a", encoding="utf-8") as f:
+        f.write("".join(lines))
+    loaded = source.load(pub)
+    assert sum(1 for name in loaded.assets if name.endswith(".svg")) == len(REAL_SVGS)
+
+
+# ------------------------------------------------ 14: images and names that ended in "internal error"
+
+def test_an_image_through_a_symlink_loop_is_a_source_error(tmp_path):
+    """redteam 14: "internal error: RuntimeError: Symlink loop"."""
+    pub = publication(tmp_path, "\n![x](x/a.png)\n")
+    (pub / "x").symlink_to("y")
+    (pub / "y").symlink_to("x")
+    refused(build(pub), "findings.md", line_of(pub, "findings.md", "(x/a.png)"), "'x/a.png'", "loop of symlinks")
+
+
+def test_a_20000_by_20000_png_is_refused_by_name_and_the_limit_raised(tmp_path):
+    """redteam 14: a 48 kB PNG of 400 million pixels ended in a message that
+    was the whole image as a data: URI, and an empty reason."""
+    from PIL import Image
+
+    from pipeline import source
+
+    pub = publication(tmp_path, "\n![Big.](figures/big.png)\n")
+    Image.new("1", (20000, 20000)).save(pub / "figures" / "big.png")
+    assert (pub / "figures" / "big.png").stat().st_size < 100_000
+    proc = build(pub)
+    refused(proc, "findings.md", line_of(pub, "findings.md", "figures/big.png"),
+            "'figures/big.png' is 20000 x 20000 pixels (400 megapixels), more than the limit of 50 megapixels "
+            "(limits.image_megapixels)")
+    assert "limits: {image_megapixels: N}" in proc.stderr and "data:" not in proc.stderr
+    raised = publication(tmp_path, "\n![Big.](figures/big.png)\n", yaml="limits:\n  image_megapixels: 400\n", name="raised")
+    shutil.copyfile(pub / "figures" / "big.png", raised / "figures" / "big.png")
+    assert "figures/big.png" in source.load(raised).assets
+
+
+def test_a_file_that_is_no_image_is_refused_by_name(tmp_path):
+    pub = publication(tmp_path, "\n![Chart.](figures/chart.png)\n")
+    (pub / "figures" / "chart.png").write_text("not a PNG\n")
+    refused(build(pub), "findings.md", line_of(pub, "findings.md", "figures/chart.png"),
+            "'figures/chart.png' cannot be read as an image")
+
+
+def test_control_characters_in_names_are_printed_escaped_one_line_each(tmp_path):
+    """redteam 14: a file name's terminal escapes reached the terminal (the
+    screen cleared, "Build ok." printed); a newline made a line of its own."""
+    pub = publication(tmp_path, "\n![x](<figures/\x1b[2J\x1b[1;1HBuild ok.png>)\n",
+                      yaml='back:\n  - "notes\\nBuild ok.\\u202e.md"\n')
+    proc = build(pub)
+    assert "\x1b" not in proc.stderr and "\u202e" not in proc.stderr
+    refused(proc, "findings.md", line_of(pub, "findings.md", "Build ok.png"),
+            "image 'figures/\\x1b[2J\\x1b[1;1HBuild ok.png' does not exist")
+    refused(proc, "publication.yaml", line_of(pub, "publication.yaml", '- "notes'),
+            "chapter file 'notes\\nBuild ok.\\u202e.md' does not exist")
+    assert not any(line.startswith("Build ok") for line in proc.stderr.splitlines())
+
+
 # ------------------------------------------------ 03 and 14: YAML that expands or nests without end
 
 def alias_bomb() -> str:
