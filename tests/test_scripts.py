@@ -216,3 +216,138 @@ def test_chinese_headings_get_ids_that_links_reach_in_every_format(zh_build):
     with pikepdf.open(zh_build.files["pdf"]) as pdf:
         links = [a for p in pdf.pages for a in p.get("/Annots", []) if a.get("/Subtype") == "/Link"]
         assert any("/Dest" in a or "/A" in a for a in links)
+
+
+# ------------------------------------------------- other scripts (tests/fixtures/scripts)
+
+SCRIPTS_FIXTURE = ZH_FIXTURE.parent / "scripts"
+#: Letters of the right-to-left scripts (as pipeline.check.compare has them)
+RTL = re.compile("[\u0590-\u08ff\ufb1d-\ufdff\ufe70-\ufefc]")
+
+
+def script_samples() -> dict[str, tuple[list[str], list[str]]]:
+    """Section title -> (its paragraphs, the lines of its code block), as
+    written in the fixture's Markdown."""
+    out: dict[str, tuple[list[str], list[str]]] = {}
+    paras: list[str] = []
+    code: list[str] = []
+    fenced = False
+    for line in (SCRIPTS_FIXTURE / "scripts.md").read_text("utf-8").splitlines():
+        if line.startswith("## "):
+            paras, code = [], []
+            out[line[3:]] = (paras, code)
+        elif line.startswith("```"):
+            fenced = not fenced
+        elif fenced:
+            code.append(line)
+        elif line.strip() and out:
+            paras.append(line)
+    return out
+
+
+@pytest.fixture(scope="module")
+def scripts_build(tmp_path_factory):
+    """An English publication quoting Devanagari, Bengali, Arabic, Thai,
+    Hangul, Japanese and emoji, in paragraphs and code blocks."""
+    from pipeline.build import build
+
+    return build(SCRIPTS_FIXTURE, tmp_path_factory.mktemp("dist-scripts"))
+
+
+def _flat(text: str) -> str:
+    return " ".join(unicodedata.normalize("NFC", text.translate(JOINERS)).split())
+
+
+def _html_text(path) -> str:
+    doc = lxml_html.fromstring(path.read_bytes())
+    for bad in doc.xpath("//style|//script"):
+        bad.getparent().remove(bad)
+    return "\n".join(doc.xpath("//body//text()"))
+
+
+def _epub_text(path) -> str:
+    with zipfile.ZipFile(path) as z:
+        return "\n".join("".join(etree.fromstring(z.read(n)).itertext()) for n in sorted(z.namelist())
+                         if n.endswith(".xhtml"))
+
+
+def test_the_scripts_publication_builds_and_checks_clean(scripts_build):
+    assert scripts_build.check.ok
+    assert set(script_samples()) == {"Devanagari", "Bengali", "Arabic", "Thai", "Hangul", "Japanese", "Emoji"}
+
+
+@pytest.mark.parametrize("fmt", ["pdf", "epub", "html"])
+def test_each_script_reads_back_from_each_format_in_text_and_code(scripts_build, fmt):
+    """The paragraph and every code line of each script, as written, in the
+    format's text: in the PDF as PDFium extracts it (the PDF's ActualText
+    spans give Devanagari's reordered vowel signs, the dotted circle before
+    a lone virama and Thai's tone marks back as written). Right-to-left
+    lines are the exception in the PDF (next test)."""
+    path = scripts_build.files[fmt]
+    text = _flat({"pdf": lambda: "\n".join(pdf_pages(path)), "epub": lambda: _epub_text(path),
+                  "html": lambda: _html_text(path)}[fmt]())
+    missing = []
+    for script, (paras, code) in script_samples().items():
+        for sample in paras + code:
+            if fmt == "pdf" and RTL.search(sample):
+                continue
+            if _flat(sample) not in text:
+                missing.append(f"{script}: {sample}")
+    assert not missing, "\n".join(missing)
+
+
+def _actual_texts(path) -> list[str]:
+    out = []
+    with pikepdf.open(path) as pdf:
+        for page in pdf.pages:
+            for operands, op in pikepdf.parse_content_stream(page):
+                if str(op) == "BDC" and len(operands) == 2 and isinstance(operands[1], pikepdf.Dictionary) \
+                        and "/ActualText" in operands[1]:
+                    out.append(str(operands[1].ActualText))
+    return out
+
+
+def test_a_right_to_left_line_has_its_text_in_logical_order_in_the_pdf(scripts_build):
+    """Arabic is drawn in visual order; the PDF gives each line that has
+    some its text as written (ActualText), which copying and reading aloud
+    use. PDFium then reorders it once more (the words of an Arabic line in
+    reverse), so its text has the same letters, not the same order."""
+    from collections import Counter
+
+    paras, code = script_samples()["Arabic"]
+    spans = [_flat(t) for t in _actual_texts(scripts_build.files["pdf"])]
+    for sample in paras + code:
+        assert _flat(sample) in spans, (sample, [s for s in spans if RTL.search(s)])
+    pdf = Counter(raw("".join(pdf_pages(scripts_build.files["pdf"]))))
+    assert not Counter(raw("".join(paras + code))) - pdf
+
+
+def test_latin_and_chinese_text_get_no_actualtext(fixture_build):
+    """One glyph per character: the PDF's text is its ToUnicode map alone."""
+    assert _actual_texts(fixture_build.files["pdf"]) == []
+
+
+def test_the_check_finds_an_arabic_word_missing_from_the_pdf(scripts_build):
+    """Compared by letters, not order, a right-to-left paragraph still
+    fails when a word is gone."""
+    from pipeline import source
+    from pipeline.check.compare import Expected, compare_text
+
+    pages = pdf_pages(scripts_build.files["pdf"])
+    exp = Expected.from_publication(source.load(SCRIPTS_FIXTURE))
+    assert compare_text("pdf", exp, pages) == []
+    word = "العربية"
+    assert sum(p.count(word) for p in pages) == 1
+    findings = compare_text("pdf", exp, [p.replace(word, "") for p in pages])
+    assert len(findings) == 1 and "Arabic" in findings[0].message and "is missing" in findings[0].message, findings
+
+
+def test_the_fonts_each_script_needs_are_embedded_subset(scripts_build):
+    with pikepdf.open(scripts_build.files["pdf"]) as pdf:
+        names = {str(f.BaseFont).split("+", 1)[1] for p in pdf.pages for f in p.Resources.get("/Font", {}).values()}
+    for family in ("Devanagari", "Bengali", "Arabic", "Thai"):
+        assert f"Noto-Sans-{family}" in names, names
+    assert {"Noto-Serif-KR", "Noto-Serif-JP", "Noto-Emoji"} <= names, names
+    assert not {"Noto-Serif-SC", "Noto-Serif-TC"} & names, "Japanese kana pick the JP fonts for its Han characters"
+    size = scripts_build.files["pdf"].stat().st_size
+    assert size < 600_000, f"{size} bytes"

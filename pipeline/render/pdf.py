@@ -23,6 +23,7 @@ from pipeline.render.linebreak import strict_breaks
 from pipeline.render.maths import draw_maths
 from pipeline.render.outline import toc_tree
 from pipeline.render.speedups import collections_paused, objects_serialised_once, page_references_cached
+from pipeline.render.actualtext import actual_text
 from pipeline.render.workarounds import footnotes_kept
 
 #: One sheet per component, after the tokens they all read.
@@ -256,9 +257,10 @@ def render(pub: Publication, body: Body, design: Design, variant: str | None = "
         )
         # font subsets carry a timestamp; tagging a long PDF is quadratic without the cache, the /ID
         # serialises the PDF twice, the cyclic GC walks the layout over and over (speedups: same bytes);
-        # WeasyPrint 70 can lose a footnote at the foot of a full page (workarounds)
+        # WeasyPrint 70 can lose a footnote at the foot of a full page (workarounds); clusters of
+        # several glyphs (Devanagari, Thai, Arabic) get their text as ActualText (actualtext)
         with source_date_epoch(pub), collections_paused(), page_references_cached(), objects_serialised_once(), \
-                footnotes_kept():
+                footnotes_kept(), actual_text():
             document = doc.render(**options)
             gc.collect()  # the layout's discarded boxes, once, before the PDF's objects pile up (speedups)
             data = document.write_pdf(finisher=_associated_files_once if is_pdf_a(variant) else None, **options)
