@@ -17,7 +17,9 @@ adds one around each cluster drawn as more than one glyph, and around a
 one-glyph cluster whose glyph already stands for other text; a glyph first
 drawn inside a cluster takes its text from a later place where it stands
 alone, when there is one. Text whose glyphs are one per character (Latin,
-Chinese) gets no span: its PDF is byte for byte what it was.
+Chinese) gets no span: its PDF is byte for byte what it was. Each line
+with right-to-left text (Arabic, Hebrew), which is drawn in visual order,
+is one span with its text in logical order.
 
 The patch rewrites three lines of WeasyPrint's ``draw_first_line`` (the
 function's own source, edited and compiled once); a WeasyPrint other than
@@ -28,6 +30,7 @@ with a message.
 from __future__ import annotations
 
 import inspect
+import re
 import textwrap
 
 from pipeline.errors import BuildError
@@ -54,6 +57,10 @@ _EDITS = (
      "    # Draw text.\n    stream.show_text(string)\n    if _line:\n        stream.end_marked_content()\n"),
 )
 
+#: Scripts whose glyphs stand for different text in different places (a
+#: Devanagari consonant alone and in a cluster). A Latin glyph that does so
+#: (the hyphen for U+002D and U+2010) keeps WeasyPrint's one text.
+_COMPLEX = re.compile("[\u0590-\u1cff\ua800-\uabff\ufb1d-\ufdff\ufe70-\ufefc\U00011000-\U0001bfff]")
 _EMPTY = 0x0FFFFFFF        # PANGO_GLYPH_EMPTY
 _UNKNOWN = 0x10000000      # PANGO_GLYPH_UNKNOWN_FLAG
 
@@ -137,7 +144,7 @@ def _spans(glyph_item, textbox, font, in_span: bool = False) -> dict[int, tuple[
                 # it first inside a cluster
                 font.to_unicode[glyph] = text
                 provisional.discard(glyph)
-            elif font.to_unicode[glyph] != text and not in_span:
+            elif font.to_unicode[glyph] != text and not in_span and _COMPLEX.search(text + font.to_unicode[glyph]):
                 spans[i] = (j, text)
         elif real:
             # each glyph stands for the character the font maps to it, the first
