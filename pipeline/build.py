@@ -53,12 +53,15 @@ def _tell(progress, step: str, timings: dict | None = None) -> None:
 
 def build(source_dir: Path | str, out: Path | str = "dist", formats=FORMATS, design: Design | None = None,
           check: bool = True, progress=None, render_options: dict[str, dict] | None = None,
-          keep_failed: bool = True) -> BuildResult:
+          keep_failed: bool = True, warn=None) -> BuildResult:
     """``progress``, if given, is called as ``progress(step, None)`` when a
     step (load, body, each format, check) starts and ``progress(step,
     seconds)`` when it ends (see pipeline.progress). When the check fails,
     the outputs it read are kept in ``<out>/<slug>/.failed/`` (unless
-    ``keep_failed`` is false) beside the previous good ones."""
+    ``keep_failed`` is false) beside the previous good ones. ``warn``, if
+    given, is called with the source's warnings (pipeline.errors.Problem) as
+    soon as it has been read, before anything is rendered; they are also in
+    ``result.publication.warnings``."""
     design = design or Design()
     timings: dict[str, float] = {}
     schedule.warm_up(formats, check)  # imports for later steps, while the source is read
@@ -68,6 +71,8 @@ def build(source_dir: Path | str, out: Path | str = "dist", formats=FORMATS, des
     pub = source.load(source_dir)
     timings["load"] = time.perf_counter() - t
     _tell(progress, "load", timings)
+    if warn is not None and pub.warnings:
+        warn(pub.warnings)
 
     out = Path(out)
     why = outputs.reserved(pub.slug)

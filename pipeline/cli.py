@@ -522,7 +522,7 @@ def main(argv: list[str] | None = None) -> int:
     except SourceError as exc:
         if getattr(args, "debug", False):
             raise
-        for problem in exc.problems:
+        for problem in [*exc.warnings, *exc.problems]:
             print(problem, file=sys.stderr)
         n = len(exc.problems)
         print(f"{n} problem{'s' if n != 1 else ''} in the source; nothing was written.", file=sys.stderr)

@@ -68,6 +68,9 @@ class Problem:
     hint: str = ""
     line: int | None = None
     column: int | None = None
+    #: "error" stops the build; "warning" is printed and the build goes on
+    #: (the outputs are still checked in full)
+    severity: str = "error"
 
     def where(self) -> str:
         if self.file is None:
@@ -83,7 +86,7 @@ class Problem:
         """Two lines at most, the message and its hint, whatever a file
         name in them holds (see ``printable``)."""
         head = f"{printable(self.where())}: " if self.file is not None else ""
-        text = f"{head}error: {printable(self.message)}"
+        text = f"{head}{self.severity}: {printable(self.message)}"
         if self.hint:
             text += f"\n  hint: {printable(self.hint)}"
         return text
@@ -92,10 +95,11 @@ class Problem:
 class SourceError(Exception):
     """One or more problems with a publication's source; exit status 2."""
 
-    def __init__(self, problems: list[Problem] | Problem):
+    def __init__(self, problems: list[Problem] | Problem, warnings: list[Problem] | None = None):
         if isinstance(problems, Problem):
             problems = [problems]
         self.problems: list[Problem] = list(problems)
+        self.warnings: list[Problem] = list(warnings or [])  # found on the way; printed before the problems
         super().__init__("\n".join(str(p) for p in self.problems))
 
 

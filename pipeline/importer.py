@@ -670,8 +670,9 @@ _REF_DEF = re.compile(r"^( {0,3}\[((?:[^\]\\]|\\.)+)\]:[ \t]*)(<[^>\n]*>|\S+)(.*
 _REF_USE = re.compile(r"(?<![\]\\!])\[((?:[^\[\]\n]|\[[^\[\]\n]*\])+)\](?:\[([^\[\]\n]*)\])?(?![(:\[])")
 _HTML_ANCHOR = re.compile(r"<a\s+(?:id|name)\s*=\s*[\"']([^\"']+)[\"']\s*>\s*</a>", re.I)
 _HTML_LINK = re.compile(r"<a\s+[^>]*?href\s*=\s*(\"[^\"]*\"|'[^']*'|[^\s>]+)[^>]*>(.*?)</a>", re.I | re.S)
-_LISTING_OPEN = re.compile(r"^<Listing\b([^>]*)>[ \t]*$", re.M)
-_LISTING_CLOSE = re.compile(r"^</Listing>[ \t]*$", re.M)
+#: a <Listing> tag on a line of its own, also inside a block quote or a list item
+_LISTING_OPEN = re.compile(r"^(?:[ \t]*>)*[ \t]*(?P<tag><Listing\b([^>]*)>)[ \t]*$", re.M)
+_LISTING_CLOSE = re.compile(r"^(?:[ \t]*>)*[ \t]*(?P<tag></Listing>)[ \t]*$", re.M)
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
 
 
@@ -1141,14 +1142,14 @@ class _Converter:
             c = next((c for c in closes if c.start() > o.end()), None)
             if c is None:
                 continue
-            a = _attrs(p.text[o.start():o.end()])
+            a = _attrs(p.text[o.start("tag"):o.end("tag")])
             head = f"Filename: {a['file-name']}" if a.get("file-name") else ""
             cap = a.get("caption", "")
             num = a.get("number", "")
             tail = f"Listing {num}: {cap}" if num else cap
-            edit(o.start(), o.end(), head, "listing", f"<Listing{' ' + num if num else ''}> made plain paragraphs "
+            edit(o.start("tag"), o.end("tag"), head, "listing", f"<Listing{' ' + num if num else ''}> made plain paragraphs "
                  "(file name above the code, caption below)")
-            edit(c.start(), c.end(), tail)
+            edit(c.start("tag"), c.end("tag"), tail)
             closes.remove(c)
 
     def _image_target(self, p: Piece, src: str, offset: int, attrs: dict | None = None) -> str | None:

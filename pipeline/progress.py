@@ -134,6 +134,11 @@ class Reporter:
     def line(self, text: str) -> None:
         """A message that is not part of a build (e.g. 'serving ...')."""
 
+    def warnings(self, warnings: list) -> None:
+        """The source's warnings: on stderr, as errors are, even when quiet."""
+        for w in warnings:
+            print(w, file=sys.stderr, flush=True)
+
     def log_handler(self) -> logging.Handler:
         """Where library log records go with --verbose."""
         handler = logging.StreamHandler(sys.stderr)
@@ -277,7 +282,7 @@ def run_build(report: Reporter, source_dir: Path, **build_args):
     slug = Path(source_dir).resolve().name
     started = time.perf_counter()
     with report.building(slug) as on_step:
-        result = build(source_dir, progress=on_step, **build_args)
+        result = build(source_dir, progress=on_step, warn=report.warnings, **build_args)
     report.summary(summarise(result, time.perf_counter() - started))
     return result
 

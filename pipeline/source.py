@@ -20,7 +20,7 @@ from html.parser import HTMLParser
 from importlib import resources
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import unquote, urljoin
 
 import jsonschema
 import yaml
@@ -506,24 +506,38 @@ _OBSOLETE_ATTRS = ("align", "valign", "bgcolor", "cellpadding", "cellspacing", "
 _OBSOLETE_ATTR = re.compile(r"""\s+(?:%s)(?:\s*=\s*(?:"[^"]*"|'[^']*'|[^\s"'=<>`]+))?(?=[\s/>]|$)"""
                             % "|".join(_OBSOLETE_ATTRS), re.I)
 _TAG = re.compile(r"""<([A-Za-z][A-Za-z0-9-]*)((?:\s+[^\s"'<>/=]+(?:\s*=\s*(?:"[^"]*"|'[^']*'|[^\s"'=<>`]+))?)*)(\s*/?)>""")
+_END_TAG = re.compile(r"</([A-Za-z][A-Za-z0-9-]*)\s*>")
 
 
 def clean_html(raw: str) -> tuple[str, list[str]]:
     """Raw HTML as the outputs get it, and the tags in it that are not
     HTML5 elements. Obsolete presentational attributes are dropped;
-    ``<details>`` is always open (a printed page cannot open it)."""
+    ``<details>`` is always open (a printed page cannot open it). The tags
+    of elements HTML does not have (an mdBook's ``<Listing>``, a made-up
+    ``<note>``) are dropped and their content kept: a validator would
+    refuse them, and a reader sees what is inside."""
     unknown: list[str] = []
 
     def tag(m: re.Match) -> str:
         name, attrs, slash = m.group(1), m.group(2), m.group(3)
-        if name.lower() not in HTML_ELEMENTS and name not in unknown:
-            unknown.append(name)
+        if name.lower() not in HTML_ELEMENTS:
+            if name not in unknown:
+                unknown.append(name)
+            return ""
         attrs = _OBSOLETE_ATTR.sub("", attrs)
         if name.lower() == "details" and not re.search(r"\sopen\b", attrs, re.I):
             attrs += " open"
         return f"<{name}{attrs}{slash}>"
 
-    return _TAG.sub(tag, raw), unknown
+    def end_tag(m: re.Match) -> str:
+        name = m.group(1)
+        if name.lower() in HTML_ELEMENTS:
+            return m.group(0)
+        if name not in unknown:
+            unknown.append(name)
+        return ""
+
+    return _END_TAG.sub(end_tag, _TAG.sub(tag, raw)), unknown
 
 
 # ---------------------------------------------------------------- load
@@ -566,6 +580,7 @@ def load(folder: Path | str) -> Publication:
     together, as far as the parts that could be read allow."""
     root = Path(folder).resolve()
     problems: list[Problem] = []
+    warnings: list[Problem] = []  # what the build changes in the text it prints, each said once per file
     if not root.is_dir():
         raise SourceError(Problem(Path(folder), "no such publication folder",
                                   "give the path of a folder that holds publication.yaml"))
@@ -657,7 +672,7 @@ def load(folder: Path | str) -> Publication:
         blocks = next(blocks_of)
         texts[path] = text
         chapter_id = f"part-{part_no}" if item.kind == "part" else f"{item.kind}-{len(chapters) + 1}"
-        entries = _number_headings(path, text, blocks, item, part_no, doc, problems)
+        entries = _number_headings(path, text, blocks, item, part_no, doc, problems, warnings)
         for e in entries:
             if e.id in ids:
                 other = ids[e.id]
@@ -673,7 +688,9 @@ def load(folder: Path | str) -> Publication:
         problems.append(_too_many_headings(e.location.file, e.location.line, len(outline), limits))
         raise SourceError(_in_reading_order(problems, [ypath, *(path for _, path, _ in read)]))
     assets: dict[str, Path] = {}
-    _check_targets(root, chapters, ids, texts, assets, problems, renamed_in, limits)
+    links = data.get("links") if isinstance(data.get("links"), dict) else {}
+    base = links.get("base") if isinstance(links.get("base"), str) else None
+    _check_targets(root, chapters, ids, texts, assets, problems, renamed_in, limits, warnings, base)
     _check_references(chapters, texts, problems)
     kf = data.get("key_figures")
     after = kf.get("after") if isinstance(kf, dict) else None
@@ -689,7 +706,8 @@ def load(folder: Path | str) -> Publication:
     stack = fonts.stacks(language, "".join(sources.values()) + _list_markers(chapters))
     problems += fonts.glyph_problems(sources, stack)
     if problems:
-        raise SourceError(_in_reading_order(problems, [ypath, *(path for _, path, _ in read)]))
+        order = [ypath, *(path for _, path, _ in read)]
+        raise SourceError(_in_reading_order(problems, order), _in_reading_order(warnings, order))
 
     meta = _metadata(root, data)
     files = [ypath, *(path for _, path, _ in read)]
@@ -698,7 +716,8 @@ def load(folder: Path | str) -> Publication:
     names = {PUBLICATION_FILE: ypath, **{_name(item.name): path for item, path, _ in read},
              **{_name(unquote(target)): path for target, path in assets.items()}}
     pub = Publication(root.name, root, meta, chapters, outline, files=files, assets=assets,
-                      pandoc_api_version=api_version, fonts=stack, names=names, limits=limits)
+                      pandoc_api_version=api_version, fonts=stack, names=names, limits=limits,
+                      warnings=_in_reading_order(warnings, files))
     for c in pub.chapters:
         _decorate(c, meta)
     return pub
@@ -855,7 +874,7 @@ def _parse(read: list, limits: dict, problems: list[Problem]):
     the one at fault; returns (None, None, None) with the problem recorded."""
     if not read:
         return [], [], []
-    texts = [text for _, _, text in read]
+    texts = [_code_before_maths(text) for _, _, text in read]
     cap = dict(seconds=limits["parse_seconds"], memory_mb=int(limits["parse_memory_mb"]))
     try:
         return pandoc.parse_publication(texts, **cap)
@@ -876,6 +895,94 @@ def _parse(read: list, limits: dict, problems: list[Problem]):
                                 "`limits: {parse_seconds: N}`", "`limits: {parse_seconds: N, parse_memory_mb: N}`"),
                             line=1))
     return None, None, None
+
+
+_BACKTICKS = re.compile(r"`+")
+
+
+def _code_spans(para: str) -> list[tuple[int, int]]:
+    """(start, end) of each code span of a paragraph, as CommonMark pairs
+    backtick strings of equal length."""
+    spans, i = [], 0
+    runs = [(m.start(), m.end()) for m in _BACKTICKS.finditer(para) if not (m.start() and para[m.start() - 1] == "\\")]
+    while i < len(runs):
+        a, b = runs[i]
+        for j in range(i + 1, len(runs)):
+            c, d = runs[j]
+            if d - c == b - a:
+                spans.append((a, d))
+                i = j
+                break
+        i += 1
+    return spans
+
+
+def _code_before_maths(text: str) -> str:
+    """The text with a ``$`` escaped where pandoc would start a formula
+    whose closing ``$`` is inside a code span (``*$HOME/bin*. Add it to
+    your `$PATH`.``): CommonMark and GitHub read the code span first, so
+    the ``$`` is a dollar sign; pandoc reads maths first and swallows the
+    text up to the code span. Fenced code and indented code are left alone."""
+    if "$" not in text or "`" not in text:
+        return text
+    lines = text.split("\n")
+    out: list[str] = []
+    fence = None
+    para: list[str] = []
+
+    def flush():
+        if not para:
+            return
+        joined = "\n".join(para)
+        if "$" in joined and "`" in joined and not para[0].startswith("    "):
+            spans = _code_spans(joined)
+            inside = lambda k: any(a <= k < b for a, b in spans)  # noqa: E731
+            escape, k = [], 0
+            while True:
+                k = joined.find("$", k)
+                if k < 0:
+                    break
+                if inside(k) or (k and joined[k - 1] == "\\") or k + 1 >= len(joined) or joined[k + 1].isspace() \
+                        or joined[k + 1] == "$":
+                    k += 1
+                    continue
+                # pandoc's closing $: not after a blank or a backslash, not before a digit
+                close = k + 1
+                while True:
+                    close = joined.find("$", close + 1)
+                    if close < 0 or (not joined[close - 1].isspace() and joined[close - 1] != "\\"
+                                     and not joined[close + 1:close + 2].isdigit()):
+                        break
+                if close < 0:
+                    break
+                if inside(close):
+                    escape.append(k)
+                    k += 1
+                else:
+                    k = close + 1
+            for k in reversed(escape):
+                joined = joined[:k] + "\\" + joined[k:]
+        out.extend(joined.split("\n"))
+        para.clear()
+
+    for line in lines:
+        m = _ANY_FENCE.match(line)
+        if fence is not None:
+            out.append(line)
+            if m and m.group(1)[0] == fence[0] and len(m.group(1)) >= len(fence):
+                fence = None
+            continue
+        if m:
+            flush()
+            fence = m.group(1)
+            out.append(line)
+        elif not line.strip():
+            flush()
+            out.append(line)
+        else:
+            para.append(line)
+    flush()
+    return "\n".join(out)
 
 
 def _in_reading_order(problems: list[Problem], files: list[Path]) -> list[Problem]:
@@ -934,25 +1041,45 @@ def _metadata(root: Path, d: dict) -> Metadata:
 
 
 def _number_headings(path: Path, text: str, blocks: list, item: _Planned, part_no: int, doc: YamlDoc,
-                     problems: list[Problem]) -> list[OutlineEntry]:
+                     problems: list[Problem], warnings: list[Problem] | None = None) -> list[OutlineEntry]:
     """Check a chapter's headings and give them their numbers.
 
     A part's first block must be a level-1 heading equal to the part's title
     in publication.yaml; its sections are numbered 2.1, 2.1.1 and so on.
     Headings of front and back matter are unnumbered.
+
+    A heading that skips a level (#### under ##) is shown one level below
+    the heading it belongs to, with a warning: HTML would show it as
+    written, but the outlines (PDF bookmarks, EPUB navigation, the tagged
+    PDF's structure) are nested lists, which have no place for it, and
+    PDF/UA forbids the skip. Its sub-headings move with it.
     """
+    warnings = warnings if warnings is not None else []
     kind, part = item.kind, item.part
     headers = [b for b in blocks if b["t"] == "Header"]
     lines = _heading_lines(text, [" ".join(pandoc.stringify(b["c"][2]).split()) for b in headers])
     entries: list[OutlineEntry] = []
     counters = [part_no] + [0] * (MAX_HEADING_LEVEL - 1)
     previous = 0
+    written: list[int] = []  # the levels as written of the headings this one is under, and its own
+    skipped: list[tuple[int | None, str]] = []  # (line, message) of each heading that skips a level
     for b, line in zip(headers, lines):
         level, (ident, classes, attrs), inlines = b["c"]
         title = " ".join(pandoc.stringify(inlines).split())
-        if level > previous + 1:
-            problems.append(Problem(path, f"heading level {level} follows level {previous or 'none'}: a level is skipped",
-                                    f"use {'#' * (previous + 1)} for this heading, or add the missing level above it", line=line))
+        if not previous and level > 1:
+            problems.append(Problem(path, f"heading level {level} follows level none: a level is skipped",
+                                    "use # for the file's first heading, or add the missing level above it", line=line))
+        while written and written[-1] >= level:
+            written.pop()
+        above = written[-1] if written else 0
+        written.append(level)
+        if previous and len(written) != level:
+            shown = len(written)
+            if level > above + 1:
+                skipped.append((line, f"heading level {level} follows level {above}: a level is skipped, so it is "
+                                      f"shown as level {shown}"))
+            level = shown
+            b["c"][0] = level
         if kind == "part" and level == 1 and entries:
             problems.append(Problem(path, "a part file holds only one level-1 heading (the part's title)",
                                     "make this a level-2 heading (##), or move it into a part of its own", line=line))
@@ -977,6 +1104,10 @@ def _number_headings(path: Path, text: str, blocks: list, item: _Planned, part_n
         label = part.get("label", "") if (part and level == 1) else ""
         entries.append(OutlineEntry(level, number, title, ident, label if isinstance(label, str) else "",
                                     Location(path, line)))
+    if skipped:  # one warning per file
+        more = f" (and {len(skipped) - 1} more heading{'s' if len(skipped) > 2 else ''} in this file)" if len(skipped) > 1 else ""
+        warnings.append(Problem(path, skipped[0][1] + more, "write each such heading one level below the heading it "
+                                "belongs to, or add the missing level above it", line=skipped[0][0], severity="warning"))
     if kind == "part":
         first = blocks[0] if blocks else None
         expected = part.get("title") if isinstance(part.get("title"), str) else None
@@ -1010,17 +1141,28 @@ def _attr(el: dict) -> list | None:
 
 def _check_targets(root: Path, chapters: list[Chapter], ids: dict, texts: dict[Path, str],
                    assets: dict[str, Path], problems: list[Problem],
-                   renamed: dict[Path, dict[str, str]] | None = None, limits: dict | None = None) -> set[str]:
+                   renamed: dict[Path, dict[str, str]] | None = None, limits: dict | None = None,
+                   warnings: list[Problem] | None = None, base: str | None = None) -> set[str]:
     """Images must be files inside the folder, never fetched from elsewhere;
     links must point at a section that exists or at the web; a link to
     another chapter's file (``other.md#section``) becomes a link to that
     section; raw HTML and attributes may not run or load anything. Fills
     ``assets`` (image target -> file) and returns every id in the
-    document."""
+    document.
+
+    What a build can print in a sensible way is changed, with a warning
+    (once per file and kind, naming the first place): a link to a file
+    that is not part of the publication is printed as its text (a reader
+    of the PDF could not follow it), or becomes a web link under ``base``
+    (publication.yaml's links.base); a remote image is printed as a link to
+    it (a build never fetches anything); an image without a description
+    gets its file name; the tags of elements HTML does not have are
+    dropped, their content kept."""
     all_ids = set(ids)
     renamed = renamed or {}
     limits = limits or LIMITS
     image_verdicts: dict[Path, list[tuple[str, str]]] = {}  # each file inspected once
+    warnings = warnings if warnings is not None else []
     ids_in: dict[Path, set[str]] = {}
 
     for c in chapters:
@@ -1059,10 +1201,16 @@ def _check_targets(root: Path, chapters: list[Chapter], ids: dict, texts: dict[P
 
     for c in chapters:
         finder = _Finder(texts[c.source])
+        changed: dict[str, list] = {}  # kind -> [(line, column, what)], said once per file below
+        relative = posixpath.dirname(c.source.relative_to(root).as_posix()) if c.source.is_relative_to(root) else ""
 
         def report(message, hint, *needles, c=c, finder=finder, raw=None):
             line, column = finder.find_in(raw, needles[0][1]) if raw else finder.find(*needles)
             problems.append(Problem(c.source, message, hint, line=line, column=column))
+
+        def change(kind, what, *needles, finder=finder, raw=None, changed=changed):
+            line, column = finder.find_in(raw, needles[0][1]) if raw else finder.find(*needles)
+            changed.setdefault(kind, []).append((line, column, what))
 
         def visit(el, c=c):
             t = el["t"]
@@ -1074,6 +1222,11 @@ def _check_targets(root: Path, chapters: list[Chapter], ids: dict, texts: dict[P
                         shown = f"{key}={value!r}"
                         report(f"{why} ({shown[:60]})", "remove the attribute; the outputs must not run code or load anything",
                                ("", f"{key}="), ("", key))
+            if t == "Figure" and _remote_figure(el):
+                image = _remote_figure(el)
+                change("remote", image["c"][2][0], ("](", image["c"][2][0]), ("<", image["c"][2][0]), ("", image["c"][2][0]))
+                el["t"], el["c"] = "Para", [_link_to_image(image)]
+                return
             if t == "Image":
                 target = el["c"][2][0]
                 # pandoc gives the target %-escaped where it holds blanks or
@@ -1084,7 +1237,12 @@ def _check_targets(root: Path, chapters: list[Chapter], ids: dict, texts: dict[P
                 if scheme and scheme.group(1).lower() == "file":
                     report(f"image '{target}' is a file: URL, which may point anywhere on this computer",
                            "copy the image into the publication folder and refer to it by a relative path", *where)
-                elif (scheme and target[scheme.end():].startswith("//")) or target.startswith("//"):
+                elif ((scheme and scheme.group(1).lower() in ("http", "https") and target[scheme.end():].startswith("//"))
+                      or target.startswith("//")):
+                    change("remote", target, *where)
+                    link = _link_to_image(el)
+                    el["t"], el["c"] = link["t"], link["c"]
+                elif (scheme and target[scheme.end():].startswith("//")):
                     report(f"remote image '{target}' is not allowed: a build never fetches anything from the network",
                            "download the image into the publication folder and refer to it by a relative path", *where)
                 elif scheme and len(scheme.group(1)) > 1:
@@ -1108,10 +1266,11 @@ def _check_targets(root: Path, chapters: list[Chapter], ids: dict, texts: dict[P
                         for message, hint in image_verdicts[path]:
                             report(message, hint, *where)
                         if no_alt:
-                            report(f"the image '{target[:80]}' has no text saying what it shows",
-                                   "write it between the brackets, ![A chart of the yearly totals.](figures/chart.png) "
-                                   "(or alt=\"...\" in <img>): the tagged PDF needs a description of every image, "
-                                   "and an image alone in its paragraph is a figure, which needs a caption", *where)
+                            # the tagged PDF needs a description of every image: the file's name stands in
+                            change("alt", target, *where)
+                            stem = posixpath.splitext(posixpath.basename(unquote(target)))[0]
+                            el["c"][1] = [{"t": "Str", "c": " ".join(stem.replace("-", " ").replace("_", " ").split())
+                                           or "image"}]
             elif t == "Link":
                 target = el["c"][2][0]
                 # pandoc gives the target %-escaped where it holds blanks or
@@ -1135,6 +1294,14 @@ def _check_targets(root: Path, chapters: list[Chapter], ids: dict, texts: dict[P
                     elif why:
                         report(f"link to '{target}', but {why}",
                                "link to one of its sections with [text](file.md#section-id), or to the file alone", *where)
+                    elif not re.match(r"^[A-Za-z][A-Za-z0-9+.-]*:", target):
+                        # a file that is not part of the publication: its web address, or its text
+                        change("outside", target, *where)
+                        if base:
+                            el["c"][2][0] = urljoin(base if base.endswith("/") else base + "/",
+                                                    posixpath.join(relative, target) if relative else target)
+                        else:
+                            el["t"], el["c"] = "Span", [el["c"][0], el["c"][1]]
                     else:
                         frag = unquote(target.partition("#")[2])
                         hint = ("it is not one of the chapter files publication.yaml lists: list it there, or link to "
@@ -1164,13 +1331,94 @@ def _check_targets(root: Path, chapters: list[Chapter], ids: dict, texts: dict[P
                     cleaned, unknown = clean_html(raw)
                     el["c"][1] = cleaned
                     for tag in unknown:
-                        report(f"<{tag}> is not an HTML element: pandoc would copy it into the outputs, which the "
-                               "validators then refuse",
-                               "write it in Markdown instead (a fenced div `::: name` ... `:::` for a block, "
-                               "[text]{.name} for a phrase), or remove the tags", ("", f"<{tag}"), raw=raw)
+                        change("element", tag, ("", f"<{tag}"), ("", f"</{tag}"), raw=raw)
 
         pandoc.walk(c.blocks, visit)
+        if "element" in changed:
+            c.blocks = _without_empty(c.blocks)
+        _say_changes(c.source, changed, base, warnings)
     return all_ids
+
+
+def _empty(el) -> bool:
+    """A raw block, paragraph or line left with nothing in it (the tags it
+    held were dropped)."""
+    if not isinstance(el, dict):
+        return False
+    if el.get("t") == "RawBlock":
+        return not el["c"][1].strip()
+    if el.get("t") in ("Para", "Plain"):
+        return all(i.get("t") in ("Space", "SoftBreak", "LineBreak") or (i.get("t") == "RawInline" and not i["c"][1].strip())
+                   for i in el["c"])
+    return False
+
+
+def _without_empty(node):
+    """``node`` without the blocks ``_empty`` finds (a list that held only
+    those keeps one, so that a list item or a cell keeps its shape)."""
+    if isinstance(node, list):
+        kept = [_without_empty(v) for v in node if not _empty(v)]
+        return kept if kept or not node else [_without_empty(node[0])]
+    if isinstance(node, dict):
+        return {k: _without_empty(v) for k, v in node.items()}
+    return node
+
+
+def _say_changes(path: Path, changed: dict[str, list], base: str | None, warnings: list[Problem]) -> None:
+    """One warning per kind of change made in a file, at its first place."""
+    def warn(kind, message, hint):
+        line, column, _ = changed[kind][0]
+        warnings.append(Problem(path, message, hint, line=line, column=column, severity="warning"))
+
+    def count(kind, one, many):
+        n = len(changed[kind])
+        return f"{n} {one if n == 1 else many}"
+
+    def first(kind):
+        return f"{'first: ' if len(changed[kind]) > 1 else ''}{changed[kind][0][2][:80]}"
+
+    if "outside" in changed:
+        if base:
+            warn("outside", f"{count('outside', 'link', 'links')} to files outside the publication made web links under "
+                            f"{base} ({first('outside')})", "links.base in publication.yaml sets the address")
+        else:
+            warn("outside", f"{count('outside', 'link', 'links')} to files outside the publication shown as text "
+                            f"({first('outside')})", "set links.base in publication.yaml to make them web links, or link "
+                                                     "to the files' web addresses (https://...)")
+    if "remote" in changed:
+        for line, column, target in changed["remote"]:
+            warnings.append(Problem(path, f"remote image '{target[:80]}' shown as a link to it: a build never fetches "
+                                          "anything from the network", "download the image into the publication folder "
+                                          "and refer to it by a relative path", line=line, column=column,
+                                    severity="warning"))
+    if "alt" in changed:
+        warn("alt", f"{count('alt', 'image has', 'images have')} no description, so the file name stands in "
+                    f"({first('alt')})", "write what each shows between the brackets, ![A chart of the yearly totals.]"
+                                         "(figures/chart.png), or alt=\"...\" in <img>")
+    if "element" in changed:
+        tags = ", ".join(f"<{t}>" for t in dict.fromkeys(w for _, _, w in changed["element"]))
+        warn("element", f"tags of elements HTML does not have were dropped, their content kept: {tags}",
+             "write it in Markdown instead (a fenced div `::: name` ... `:::` for a block, [text]{.name} for a phrase)")
+
+
+def _remote_figure(fig: dict) -> dict | None:
+    """The image of a figure that is one remote image, else None."""
+    body = fig["c"][2]
+    if len(body) == 1 and body[0]["t"] in ("Plain", "Para") and len(body[0]["c"]) == 1:
+        image = body[0]["c"][0]
+        if image["t"] == "Image" and re.match(r"^(https?:)?//", image["c"][2][0], re.I):
+            return image
+    return None
+
+
+def _link_to_image(image: dict) -> dict:
+    """A link to a remote image, its description as the link's text."""
+    target = image["c"][2][0]
+    text = image["c"][1] if pandoc.stringify(image["c"][1]).strip() else [
+        {"t": "Str", "c": "image"}, {"t": "Space"}, {"t": "Str", "c": "at"}, {"t": "Space"},
+        {"t": "Str", "c": (re.match(r"^(?:https?:)?//([^/?#]+)", target, re.I) or [None, "the web"])[1]}]
+    url = ("https:" + target) if target.startswith("//") else target
+    return {"t": "Link", "c": [[image["c"][0][0], image["c"][0][1], []], text, [url, ""]]}
 
 
 def _foreign_raw(el) -> bool:

@@ -272,6 +272,16 @@ From outside the book:
 ```text
 {{#include ../../outside.txt}}
 ```
+
+> A listing in a quote:
+>
+> <Listing file-name="src/lib.rs">
+>
+> ```rust
+> pub fn quoted() {}
+> ```
+>
+> </Listing>
 """,
     "src/thanks.md": "# Thanks\n\nTo the readers.\n",
     "src/img/fig.svg": FIGURE.read_bytes(),
@@ -311,7 +321,8 @@ def test_mdbook_includes_are_resolved_inside_the_book(book):
     assert "```rust\nfn main() {\n    println!(\"hi\");\n}\n```" in part2  # the anchor's lines, without the markers
     assert "```rust\nfn main() {\n    println!(\"hi\");\n```" in part2  # lines 2 to 3
     assert "Filename: src/main.rs" in part2 and "Listing 2-1: The main function" in part2
-    assert "<Listing" not in part2
+    assert "<Listing" not in part2 and "</Listing" not in part2
+    assert "> Filename: src/lib.rs\n" in part2  # a listing inside a block quote too
     assert "{{#include ../listings/missing.txt}}" in part2 and "secret" not in part2
     src = Path("little-book") / "src" / "ch02.md"
     assert f"{src}:6: {{{{#rustdoc_include ../listings/ch02/main.rs:here}}}} replaced by the 3 lines it names" in r.stdout
