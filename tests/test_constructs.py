@@ -46,8 +46,94 @@ REFUSED = {
 }
 
 
-def _publication(folder: Path, names) -> Path:
-    """A publication of the snippets ``names``, one part each."""
+#: More of each construct, as real documents vary them: one more part of
+#: the publication, after the snippets.
+MORE = """# More of each
+
+## Every kind of alert
+
+> [!TIP]
+> A tip with **bold** text.
+>
+> A second paragraph.
+
+> [!CAUTION]
+> Careful.
+
+::: {#boxed .note}
+A note box with a list:
+
+- one
+- two
+:::
+
+::: sidebar
+A box with a name of its own.
+:::
+
+## The $x^2$ term
+
+Maths in a note.[^m] And in a table:
+
+| Formula | Meaning |
+|---------|---------|
+| $a^2 + b^2 = c^2$ | Pythagoras |
+
+: Formulas.
+
+[^m]: The note has $\\alpha + \\beta$ in it.
+
+## Nested tasks
+
+- [ ] top
+    - [x] inner done
+    - [ ] inner open
+
+1. [x] numbered task
+
+## Nested details
+
+<details>
+<summary>Outer</summary>
+
+- a list inside
+
+<details>
+<summary>Inner</summary>
+
+Inner text.
+
+</details>
+
+</details>
+
+## Indented lines
+
+| First line
+|     indented line
+
+## A heading with an emoji 🎉
+
+Party 🎉 time, and ✅ done.
+
+## Sizes
+
+![A third.](figures/example.svg){width=30%}
+
+Inline ![icon](figures/example.svg){height=1em} image.
+
+Mail <ada@example.org>.
+
+Underlined
+----------
+
+Text.
+"""
+
+
+def _publication(folder: Path, names, more: bool = False) -> Path:
+    """A publication of the snippets ``names``, one part each (and
+    ``MORE``, when asked)."""
     folder.mkdir()
     (folder / "figures").mkdir()
     for svg in (SNIPPETS / "figures").iterdir():
@@ -58,6 +144,9 @@ def _publication(folder: Path, names) -> Path:
         text = (SNIPPETS / f"{name}.md").read_text("utf-8")
         (folder / f"{name}.md").write_text(f"# {title}\n\n{text}", "utf-8")
         parts.append(f"    - title: {title}\n      file: {name}.md\n")
+    if more:
+        (folder / "more.md").write_text(MORE, "utf-8")
+        parts.append("    - title: More of each\n      file: more.md\n")
     (folder / "publication.yaml").write_text(
         "title: Markdown constructs\nauthors:\n  - name: Ada Example\nlanguage: en\n"
         "edition:\n  version: 1.0.0\n  date: 2026-12-01\noutline:\n  parts:\n" + "".join(parts), "utf-8")
@@ -128,7 +217,7 @@ def built(tmp_path_factory):
     formats with the validators (a failed check raises CheckFailed)."""
     from pipeline.build import build
 
-    folder = _publication(tmp_path_factory.mktemp("supported") / "constructs", SUPPORTED)
+    folder = _publication(tmp_path_factory.mktemp("supported") / "constructs", SUPPORTED, more=True)
     return build(folder, tmp_path_factory.mktemp("dist"))
 
 
@@ -295,3 +384,19 @@ def test_the_readme_table_names_every_construct_and_quotes_the_refusals():
     for name, (_, _, message, _) in REFUSED.items():
         row = next(ln for ln in rows if f"(`{name}`)" in ln.split("|")[1])
         assert f"`{message}`" in row, name
+
+
+def test_more_of_each_construct(html, pdf_pages):
+    """The variants of MORE: each kind of alert, a named box with an id,
+    a box of another name, a formula in a heading (the contents, the
+    bookmarks and the running head give its TeX), nested tasks."""
+    labels = [_words(q.xpath("string(blockquote/p[1])")) for q in html.xpath("//main//div[contains(@class, 'alert ')]")]
+    assert labels[-3:] == ["Tip", "Caution", "Note"]
+    assert "alert-note" in _section(html, "boxed").get("class")
+    assert html.xpath("//main//div[@class='sidebar']/p/text()") == ["A box with a name of its own."]
+    heading = html.xpath("//main//h3[contains(., 'term')]")[0]
+    assert heading.xpath(".//*[local-name()='math']")
+    assert f"{len(SUPPORTED) + 1}.2 The x^2 term" in [_words(a.text_content()) for a in html.xpath("//nav//a")]
+    assert f"{len(SUPPORTED) + 1}.2 The x^2 term" in pdf_pages["_outline"]
+    assert [b.get("checked") is not None for b in html.xpath("//main//li//input[@type='checkbox']")][-4:] == \
+        [False, True, False, True]

@@ -62,12 +62,21 @@ class Expected:
     kinds: dict[str, str]  # heading id -> kind of its chapter (front, part, back)
     blocks: list[Block]
     notes: list[str]
+    #: heading id -> its number and title with each formula one ``MATH``,
+    #: for the headings that hold one (the outline's title has their TeX)
+    with_formulas: dict[str, str] = None
+
+    def printed(self, e: OutlineEntry) -> str:
+        """The heading as the PDF's text has it: a formula is drawn, so
+        only the text around it is there."""
+        return (self.with_formulas or {}).get(e.id, e.display).replace(MATH, "")
 
     @classmethod
     def from_publication(cls, pub: Publication) -> "Expected":
         kinds = {e.id: c.kind for c in pub.chapters for e in c.headings}
         blocks: list[Block] = []
         notes: list[str] = []
+        with_formulas: dict[str, str] = {}
         for c in pub.chapters:
             entries = iter(c.headings)
             where = Path(c.source).name
@@ -77,11 +86,15 @@ class Expected:
                     e = next(entries, None)
                     if e is not None:
                         where = f"{describe(e, kinds)} \"{short(e.title)}\""
+                        title = " ".join(pandoc.stringify(b["c"][2]).split())
+                        if MATH in title:
+                            numbered = not e.number or title.startswith(e.number)  # the number is in the AST
+                            with_formulas[e.id] = title if numbered else f"{e.number} {title}"
                     continue
                 for text in pandoc.text_blocks([b]):
                     blocks.append(Block(text, KINDS.get(b["t"], "text"), where))
             notes += pandoc.note_blocks(content)
-        return cls(list(pub.outline), kinds, blocks, notes)
+        return cls(list(pub.outline), kinds, blocks, notes, with_formulas)
 
     def describe(self, e: OutlineEntry) -> str:
         return describe(e, self.kinds)
@@ -508,7 +521,10 @@ def compare(fmt: str, exp: Expected, ex: Extracted) -> list[Finding]:
     if fmt == "html":
         out += compare_contents(fmt, exp, ex.contents)
     if fmt == "pdf":
-        pages = pdf_reader.heading_pages(ex, [e.display for e in exp.outline], _bookmark_pages(exp.outline, ex.outline))
+        drawn = {loose(e.display): exp.printed(e) for e in exp.outline}
+        out = pdf_reader.bookmark_pages(ex, lambda display: drawn.get(loose(display), display)) + out
+        pages = pdf_reader.heading_pages(ex, [exp.printed(e) for e in exp.outline],
+                                         _bookmark_pages(exp.outline, ex.outline))
         printed: dict[int, tuple[int | None, str]] = {}
         for i, (e, page) in enumerate(zip(exp.outline, pages)):
             if page is None:

@@ -142,7 +142,7 @@ def _read(z: zipfile.ZipFile, out: Extracted) -> None:
         if h is None:
             out.problems.append(Finding("epub", "outline", f"contents entry \"{short(e.display)}\" leads to {e.target}, which holds no heading"))
         else:
-            shown = spaced(text_of(h))
+            shown = spaced(text_of(h, tex=True))
             if loose(shown) != loose(e.display):
                 out.problems.append(Finding("epub", "outline",
                                             f"contents entry \"{short(e.display)}\" leads to the heading \"{short(shown)}\""))

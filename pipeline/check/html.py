@@ -21,18 +21,23 @@ SKIP = {"sup", "script", "style", "template"}
 MATH = "\ufffc"
 
 
-def text_of(el, skip: set[str] = SKIP) -> str:
+def text_of(el, skip: set[str] = SKIP, tex: bool = False) -> str:
     """The text of an element as a reader sees it, without skipped elements
     (their tails are kept) and without comments. A formula (``<math>``) is
-    one ``MATH`` character; a task list's checkbox is the ballot box pandoc
-    reads ``[ ]`` and ``[x]`` as, ☐ or ☒."""
+    one ``MATH`` character, or with ``tex`` the TeX it was written in (its
+    annotation: a heading's title in the outline, the contents and the
+    bookmarks is plain text, where a formula stands as its TeX); a task
+    list's checkbox is the ballot box pandoc reads ``[ ]`` and ``[x]`` as,
+    ☐ or ☒."""
     out: list[str] = []
 
     def go(e) -> None:
         if isinstance(e.tag, str) and _local(e.tag) not in skip:
             name = _local(e.tag)
             if name == "math":
-                out.append(MATH)
+                source = [a for a in e.iter() if isinstance(a.tag, str) and _local(a.tag) == "annotation"
+                          and a.get("encoding") == "application/x-tex"]
+                out.append(" ".join("".join(source[0].itertext()).split()) if tex and source else MATH)
                 return
             if name == "input" and (e.get("type") or "").lower() == "checkbox":
                 out.append("\u2612 " if e.get("checked") is not None else "\u2610 ")
@@ -64,7 +69,7 @@ def heading_entry(h, level_offset: int = 1) -> Entry:
     first = next((c for c in h if isinstance(c.tag, str)), None)
     if first is not None and _local(first.tag) == "span" and _has_class(first, "number") and not (h.text or "").strip():
         number = spaced(text_of(first))
-    full = spaced(text_of(h))
+    full = spaced(text_of(h, tex=True))
     title = full[len(number):].strip() if number and full.startswith(number) else full
     return Entry(level, number, title, target=heading_target(h))
 
@@ -156,7 +161,7 @@ def _read_contents(nav, ids: dict, out: Extracted) -> None:
         if h is None:
             out.problems.append(Finding("html", "contents", f"contents entry \"{short(text)}\" links to #{ident}, which holds no heading"))
             continue
-        shown = spaced(text_of(h))
+        shown = spaced(text_of(h, tex=True))
         if loose(shown) not in loose(text):
             out.problems.append(Finding("html", "contents",
                                         f"contents entry \"{short(text)}\" leads to the heading \"{short(shown)}\""))

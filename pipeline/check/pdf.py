@@ -67,7 +67,6 @@ def read(path: Path) -> Extracted:
         doc.close()
     texts = _texts_in_two(path, n) if _two_processes(n) else _texts(path, 0, n)
     out.pages = [Page(i, folio, body) for i, (body, folio, _) in enumerate(texts)]
-    _check_bookmark_pages(out)
     _read_contents(out)
     _check_overruns(out, [overruns for _, _, overruns in texts])
     # the running text: every page but the contents (front matter may stand before it)
@@ -290,18 +289,22 @@ def _read_bookmarks(doc, out: Extracted) -> None:
                                  target=f"page {index + 1}" if index is not None else "", page=index))
 
 
-def _check_bookmark_pages(out: Extracted) -> None:
-    """Each bookmark leads to a page that prints its heading."""
+def bookmark_pages(out: Extracted, printed=lambda display: display) -> list[Finding]:
+    """Each bookmark leads to a page that prints its heading. ``printed``
+    gives the text a page has for a bookmark's heading (the source knows:
+    a formula is drawn, so the page has only the text around it)."""
+    problems: list[Finding] = []
     for e in out.outline:
         if e.page is None or not 0 <= e.page < len(out.pages):
-            out.problems.append(Finding("pdf", "outline", f"bookmark \"{short(e.display)}\" leads to no page"))
+            problems.append(Finding("pdf", "outline", f"bookmark \"{short(e.display)}\" leads to no page"))
             continue
-        if not prints_heading(out.pages[e.page], e.display):
+        if not prints_heading(out.pages[e.page], printed(e.display)):
             page = out.pages[e.page]
-            printed = f" (printed page {page.folio})" if page.folio else ""
-            out.problems.append(Finding("pdf", "outline",
-                                        f"bookmark \"{short(e.display)}\" leads to page {e.page + 1}{printed}, "
-                                        f"which does not print that heading"))
+            folio = f" (printed page {page.folio})" if page.folio else ""
+            problems.append(Finding("pdf", "outline",
+                                    f"bookmark \"{short(e.display)}\" leads to page {e.page + 1}{folio}, "
+                                    f"which does not print that heading"))
+    return problems
 
 
 def _read_contents(out: Extracted) -> None:

@@ -101,6 +101,9 @@ def prepare(pub: Publication, body: Body) -> list[tuple]:
         el = body.chapter(c.id)
         body.embed_images(el)
         _inline_footnotes(el)
+        for heading in el.xpath(".//*[self::h1 or self::h2 or self::h3 or self::h4 or self::h5 or self::h6]"
+                                "[.//*[local-name()='math']][not(@data-label)]"):
+            _label(heading)
         draw_maths(el)
         _ballot_boxes(el)
         strict_breaks(el)  # WeasyPrint has no line-break: strict (linebreak)
@@ -176,11 +179,23 @@ def _label_without_calls(ref) -> None:
     and running head (``data-label``, headings.css): WeasyPrint's
     ``content(text)`` would take the call's number into them."""
     heading = next((a for a in ref.iterancestors() if a.tag in ("h1", "h2", "h3", "h4", "h5", "h6")), None)
-    if heading is None:
-        return
+    if heading is not None:
+        _label(heading)
+
+
+def _label(heading) -> None:
+    """The heading's bookmark and running head (``data-label``) as plain
+    text: without footnote calls, and a formula (drawn on the page, so
+    without text) as the TeX it was written in, as the contents prints it."""
     copy = etree.fromstring(etree.tostring(heading, with_tail=False))
     for call in copy.xpath(".//a[contains(concat(' ', @class, ' '), ' footnote-ref ')]"):
         _drop(call)
+    for math in copy.xpath(".//*[local-name()='math']"):
+        tex = math.xpath("string(.//*[local-name()='annotation'][@encoding='application/x-tex'])")
+        text = etree.Element("span")
+        text.text = " ".join(tex.split())
+        text.tail = math.tail
+        math.getparent().replace(math, text)
     heading.set("data-label", " ".join("".join(copy.itertext()).split()))
 
 
