@@ -70,15 +70,19 @@ def refused(proc: subprocess.CompletedProcess, file: str, line: int | None, *phr
 
 # ------------------------------------------------ 01: raw blocks for any HTML-family format
 
-@pytest.mark.parametrize("fmt", ["revealjs", "slidy", "s5", "dzslides", "slideous", "HTML5", "Html4",
-                                 "epub3", "RevealJS"])
-def test_raw_inline_for_an_html_family_format_is_checked(tmp_path, fmt):
+HTML_FAMILY = ["revealjs", "slidy", "s5", "dzslides", "slideous", "HTML5", "Html4", "epub3", "RevealJS"]
+
+
+def test_raw_inline_for_an_html_family_format_is_checked(tmp_path):
     """redteam 01: `{=revealjs}` (and every other format pandoc's HTML
     writer copies, in any case) skipped the check; a javascript: link
-    reached all three outputs."""
-    pub = publication(tmp_path, f'\na `<a href="javascript:alert(document.cookie)">`{{={fmt}}}click`</a>`{{={fmt}}} b\n')
+    reached all three outputs. One build: each line is refused."""
+    pub = publication(tmp_path, "".join(f'\n{fmt} `<a href="javascript:alert(document.cookie)">`{{={fmt}}}click'
+                                        f'`</a>`{{={fmt}}} b\n' for fmt in HTML_FAMILY))
     proc = build(pub)
-    refused(proc, "findings.md", line_of(pub, "findings.md", "javascript:"), "javascript: URL")
+    for fmt in HTML_FAMILY:
+        refused(proc, "findings.md", line_of(pub, "findings.md", f"{{={fmt}}}"), "javascript: URL")
+    assert proc.stderr.count("error:") == len(HTML_FAMILY), proc.stderr
     assert not (tmp_path / "out").exists()
 
 
@@ -125,13 +129,18 @@ def test_a_level_6_heading_is_a_source_error_not_a_failed_check(tmp_path):
 
 # ------------------------------------------------ 12: raw links, style=
 
-@pytest.mark.parametrize("href", ["../../../../etc/passwd", "smb://127.0.0.1/share", "file:///etc/passwd",
-                                  "other.md", "ftp://example.org/x"])
-def test_a_raw_link_to_a_file_or_another_scheme_is_refused(tmp_path, href):
-    """redteam 12 a: raw <a href> was not refused like a Markdown link."""
-    pub = publication(tmp_path, f'\nSee <a href="{href}">this</a>.\n')
+RAW_HREFS = ["../../../../etc/passwd", "smb://127.0.0.1/share", "file:///etc/passwd", "other.md", "ftp://example.org/x"]
+
+
+def test_a_raw_link_to_a_file_or_another_scheme_is_refused(tmp_path):
+    """redteam 12 a: raw <a href> was not refused like a Markdown link
+    (one build, each link on its own line)."""
+    pub = publication(tmp_path, "".join(f'\nSee <a href="{href}">this</a>.\n' for href in RAW_HREFS))
     proc = build(pub, "--formats", "html,pdf")
-    refused(proc, "findings.md", line_of(pub, "findings.md", "<a href"), "leads to a file or another scheme")
+    for href in RAW_HREFS:
+        refused(proc, "findings.md", line_of(pub, "findings.md", f'"{href}"'), "leads to a file or another scheme",
+                repr(href))
+    assert proc.stderr.count("error:") == len(RAW_HREFS), proc.stderr
 
 
 def test_raw_links_to_the_web_mail_and_sections_stay_fine(tmp_path):
@@ -141,15 +150,19 @@ def test_raw_links_to_the_web_mail_and_sections_stay_fine(tmp_path):
     assert proc.returncode == 0, proc.stderr
 
 
-@pytest.mark.parametrize("css", ["background:src('http://127.0.0.1:8999/s')", "background:u\\72l(http://x/s)",
-                                 "background:u\\rl(x.png)", "background:image-set('x.png' 1x)",
-                                 "background:-webkit-image-set('x.png' 1x)", "x:1;@import 'x.css'",
-                                 "background:ur/**/l(x.png)", "background:URL (x.png)"])
-def test_a_style_attribute_that_loads_anything_is_refused(tmp_path, css):
-    """redteam 12 c: style="background:src(…)" passed; so would escapes."""
-    pub = publication(tmp_path, f'\n[x]{{style="{css}"}}\n')
+LOADING_CSS = ["background:src('http://127.0.0.1:8999/s')", "background:u\\72l(http://x/s)", "background:u\\rl(x.png)",
+               "background:image-set('x.png' 1x)", "background:-webkit-image-set('x.png' 1x)", "x:1;@import 'x.css'",
+               "background:ur/**/l(x.png)", "background:URL (x.png)"]
+
+
+def test_a_style_attribute_that_loads_anything_is_refused(tmp_path):
+    """redteam 12 c: style="background:src(…)" passed; so would escapes
+    (one build, each on its own line)."""
+    pub = publication(tmp_path, "".join(f'\n[x{i}]{{style="{css}"}}\n' for i, css in enumerate(LOADING_CSS)))
     proc = build(pub)
-    refused(proc, "findings.md", line_of(pub, "findings.md", "[x]{style"), "style= attribute would load")
+    for i, css in enumerate(LOADING_CSS):
+        refused(proc, "findings.md", line_of(pub, "findings.md", f"[x{i}]{{style"), "style= attribute would load")
+    assert proc.stderr.count("error:") == len(LOADING_CSS), proc.stderr
 
 
 def test_a_plain_style_attribute_stays_fine():
@@ -331,11 +344,19 @@ def test_yaml_nested_100000_deep_is_refused(tmp_path):
     refused(build(pub), "publication.yaml", line_of(pub, "publication.yaml", "x_deep"), "nested more than")
 
 
-@pytest.mark.parametrize("value", ["9" * 5000, ".nan", "-.inf", "1.0e+400"])
-def test_a_key_figure_that_is_no_printable_number_is_refused(tmp_path, value):
-    """redteam 14: 5000 digits ended as an internal error; .nan was accepted."""
-    pub = publication(tmp_path, yaml=f'key_figures:\n  items:\n    - value: {value}\n      unit: "%"\n      label: x\n')
-    refused(build(pub), "publication.yaml", line_of(pub, "publication.yaml", "- value:"), "is not one a publication can print")
+NOT_PRINTABLE = ["9" * 5000, ".nan", "-.inf", "1.0e+400"]
+
+
+def test_a_key_figure_that_is_no_printable_number_is_refused(tmp_path):
+    """redteam 14: 5000 digits ended as an internal error; .nan was
+    accepted (one build, each item refused at its line)."""
+    items = "".join(f'    - value: {value}\n      unit: "%"\n      label: x\n' for value in NOT_PRINTABLE)
+    pub = publication(tmp_path, yaml=f"key_figures:\n  items:\n{items}")
+    proc = build(pub)
+    for value in NOT_PRINTABLE:
+        refused(proc, "publication.yaml", line_of(pub, "publication.yaml", f"- value: {value[:20]}"),
+                "is not one a publication can print")
+    assert proc.stderr.count("error:") == len(NOT_PRINTABLE), proc.stderr
 
 
 def test_style_keys_and_values_that_break_the_stylesheet_are_refused(tmp_path):
