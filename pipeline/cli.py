@@ -334,7 +334,8 @@ def cmd_publish(args) -> int:
     verb = "would publish" if args.dry_run else "published"
     print(f"{verb} {len(r.editions)} edition(s) to {r.destination}: {n_up} file(s) "
           f"{'to upload' if args.dry_run else 'uploaded'}, {r.count('skipped')} already there, "
-          f"{n_pages} page(s) {'to write' if args.dry_run else 'written'}, {r.count('unchanged')} unchanged")
+          f"{n_pages} page(s) {'to write' if args.dry_run else 'written'}, {r.count('unchanged')} unchanged"
+          + ("" if args.dry_run or not r.verified else f"; {r.verified} read back, each with the SHA-256 meant"))
     if not args.dry_run:
         width = max(len(what) for what, _ in r.addresses)
         for what, where in r.addresses:

@@ -553,6 +553,7 @@ class Published:
     steps: list[Step] = field(default_factory=list)
     editions: list[tuple[str, str]] = field(default_factory=list)  # (slug, version) on the site
     addresses: list[tuple[str, str]] = field(default_factory=list)  # (what, where)
+    verified: int = 0  # files read back after writing, each with the SHA-256 meant
 
     def count(self, action: str) -> int:
         return sum(1 for s in self.steps if s.action == action)
@@ -665,16 +666,19 @@ def publish(archive: Path | str = DEFAULT_ARCHIVE, config: Config | None = None,
             result.steps.append(Step(f.key, action, f.size))
             say(f"{f.key}: {action} ({f.size:,} bytes)")
 
-    if not dry_run:
-        # read back: every file written must be on the site with the bytes meant
-        meant = {f.key: f.sha256 for f in mutable}
-        meant.update({f.key: f.sha256 for _, _, todo in plans for f in todo})
-        wrong = [key for s in result.steps if s.action in ("uploaded", "written")
-                 for key in [s.key] if site.existing(key) != meant[key]]
-        if wrong:
-            raise CheckFailed([f"{site.address(key)}: read back with other bytes than were written" for key in wrong])
+        if not dry_run:
+            # read back: every file written must be at the destination with the bytes meant
+            read_back = getattr(site, "read_back", site.existing)
+            meant = {f.key: f.sha256 for f in mutable}
+            meant.update({f.key: f.sha256 for _, _, todo in plans for f in todo})
+            wrong = [s.key for s in result.steps if s.action in ("uploaded", "written") and read_back(s.key) != meant[s.key]]
+            if wrong:
+                raise CheckFailed([f"{site.address(key)}: read back with other bytes than were written" for key in wrong])
+            result.verified = sum(1 for s in result.steps if s.action in ("uploaded", "written"))
+
+
     base = config.url
-    where = (lambda key: f"{base}{key}") if base and dest.type == "folder" else site.address
+    where = (lambda key: f"{base}{key}") if base else site.address
     result.addresses = [("index", where(INDEX)), ("feed", where(FEED))]
     for slug in sorted(on_site):
         result.addresses += [(f"{slug} page", where(f"{slug}/{INDEX}")), (f"{slug} PDF", where(f"{slug}/{slug}.pdf"))]
