@@ -476,6 +476,26 @@ class FolderSite:
             shutil.rmtree(staged, ignore_errors=True)
             raise
 
+    def put_all(self, files: list[SiteFile]) -> None:
+        """Write every file under a temporary name first, then rename them
+        into place in their order, one right after the other: the pages
+        link to one another, and the moments between renames are the only
+        ones in which a link can lead nowhere."""
+        staged = []
+        try:
+            for f in files:
+                path = self.root / f.key
+                path.parent.mkdir(parents=True, exist_ok=True)
+                fd, tmp = tempfile.mkstemp(prefix=_TEMP, dir=path.parent)
+                os.close(fd)
+                staged.append((Path(tmp), path))
+                self._write(f, Path(tmp))
+            for tmp, path in staged:
+                os.replace(tmp, path)
+        finally:
+            for tmp, _ in staged:
+                tmp.unlink(missing_ok=True)
+
     def put(self, f: SiteFile) -> None:
         path = self.root / f.key
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -656,12 +676,15 @@ def publish(archive: Path | str = DEFAULT_ARCHIVE, config: Config | None = None,
 
         # 5. the pages and the feed, last
         mutable += render_pages(config, on_site, design)
+        changed = []
         for f in mutable:
             if site.existing(f.key) == f.sha256:
                 result.steps.append(Step(f.key, "unchanged", f.size))
-                continue
-            if not dry_run:
-                site.put(f)
+            else:
+                changed.append(f)
+        if changed and not dry_run:
+            site.put_all(changed)
+        for f in changed:
             action = "would write" if dry_run else "written"
             result.steps.append(Step(f.key, action, f.size))
             say(f"{f.key}: {action} ({f.size:,} bytes)")

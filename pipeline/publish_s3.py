@@ -148,6 +148,10 @@ class S3Site:
         with _errors(self):
             self._put(f)
 
+    def put_all(self, files: list) -> None:
+        for f in files:
+            self.put(f)
+
     def set_latest(self, slug: str, version: str, files: list) -> bool:
         """``<slug>/latest/``: the newest edition's files, copied; what an
         older latest held besides is removed afterwards."""
