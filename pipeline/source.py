@@ -1317,8 +1317,8 @@ def _check_targets(root: Path, chapters: list[Chapter], ids: dict, texts: dict[P
                        ("", written), ("", "[@"))
             elif t == "Str" and _TEX_COMMAND.match(el["c"]):
                 report(f"raw TeX ({el['c'][:40]}) is not read: it would print as it is written",
-                       "remove it, or write what it means in Markdown (the PDF breaks pages by itself; "
-                       "a table, list or emphasis has a Markdown form)", ("", el["c"]))
+                       "remove it, or write what it means in Markdown (a table, list or emphasis has a Markdown "
+                       "form; \\newpage alone in its paragraph breaks the PDF's page)", ("", el["c"]))
             elif t in ("RawBlock", "RawInline"):
                 fmt, raw = el["c"]
                 # pandoc's HTML-family writers copy raw content for these formats

@@ -31,15 +31,12 @@ OFFSET = 2  # the part's title and a blank line above the snippet
 
 #: The constructs that publish; each is read back by a test below.
 SUPPORTED = ["alert", "autolink", "deflist", "details", "emoji", "fdiv", "imgattr", "lineblock", "longcode",
-             "math", "notehead", "notetable", "tasks"]
+             "math", "notehead", "notetable", "rawtex", "tasks"]
 
 #: The constructs the source check refuses: (line in the snippet, column, message, hint).
 REFUSED = {
     "cite": (3, 17, "the citation '[@doe99, p. 33]' needs a bibliography, which a publication does not have",
              "write the reference out, e.g. (Doe 1999, p. 33), and list the works in a chapter of their own"),
-    "rawtex": (5, 1, "raw TeX (\\newpage) is not read: it would print as it is written",
-               "remove it, or write what it means in Markdown (the PDF breaks pages by itself; a table, list or "
-               "emphasis has a Markdown form)"),
     "setext": (1, None, "the heading '## Setext' is underlined, so pandoc takes its #s for text and prints them",
                "remove the line of - or = under it (the #s make the heading); for a rule below the heading, leave "
                "a blank line before the ---"),
@@ -258,6 +255,7 @@ def pdf_pages(built):
         if m:
             pages[m.group(1)] = texts[index]
     pages["_outline"] = [t for t, _ in outline]
+    pages["_all"] = texts
     return pages
 
 
@@ -400,3 +398,14 @@ def test_more_of_each_construct(html, pdf_pages):
     assert f"{len(SUPPORTED) + 1}.2 The x^2 term" in pdf_pages["_outline"]
     assert [b.get("checked") is not None for b in html.xpath("//main//li//input[@type='checkbox']")][-4:] == \
         [False, True, False, True]
+
+
+def test_newpage_breaks_the_pdf_page_and_nothing_else(html, pdf_pages):
+    """\\newpage alone in its paragraph; any other raw TeX is refused
+    (tests/bad/cite-and-tex)."""
+    section = _section(html, "rawtex")
+    assert section.xpath("div[@class='page-break']") and "newpage" not in section.text_content()
+    texts = pdf_pages["_all"]
+    before = next(i for i, t in enumerate(texts) if "Before the break." in t)
+    assert "After the break." not in texts[before] and "After the break." in texts[before + 1]
+    assert "newpage" not in "".join(texts)

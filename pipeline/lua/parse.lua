@@ -215,6 +215,16 @@ local function boxed(div)
   return pandoc.Div({pandoc.BlockQuote(blocks)}, pandoc.Attr(div.identifier, {'alert', 'alert-' .. div.classes[1]}, div.attributes))
 end
 
+local PAGE_BREAKS = {['\\newpage'] = true, ['\\pagebreak'] = true, ['\\clearpage'] = true}
+
+local function page_break(para)
+  -- \newpage (or \pagebreak, \clearpage) alone in its paragraph, as pandoc
+  -- documents write it for LaTeX: a page break in the PDF, nothing on a page
+  if #para.content == 1 and para.content[1].t == 'Str' and PAGE_BREAKS[para.content[1].text] then
+    return pandoc.Div({}, pandoc.Attr('', {'page-break'}, {}))
+  end
+end
+
 local function clean_raw(doc)
   doc = doc:walk({
     Inlines = raw_inlines,
@@ -225,7 +235,7 @@ local function clean_raw(doc)
       if raw ~= el.text then el.text = raw; return el end
     end,
   })
-  return doc:walk({ BlockQuote = alert, Div = boxed }):walk({ Blocks = carry_anchors })
+  return doc:walk({ BlockQuote = alert, Div = boxed, Para = page_break }):walk({ Blocks = carry_anchors })
 end
 
 -- ------------------------------------------------------- headings out of the outline
