@@ -165,3 +165,18 @@ def test_a_link_to_a_missing_section_is_still_an_error(tmp_path):
     assert [p.message for p in caught.value.problems] == [
         "link to 'images.md#nowhere', but images.md has no section with the id 'nowhere'"]
     assert len(caught.value.warnings) == 7  # told with the error, so that a fix does not bring surprises
+
+
+def test_a_table_column_pandoc_made_narrow_keeps_its_words_whole_in_the_pdf(built):
+    """The rust book's operators table: pandoc gives the last column the
+    share of its dashes (a tenth), too narrow for `RemAssign`; the PDF sizes
+    it to its longest word instead of printing Rem/Ass/ign. The check reads
+    `Not`, set in code beside a cell that wrapped, as text of its row, not
+    as a superscript (it used to drop it and fail)."""
+    from readback import pdf_pages
+
+    result, _ = built
+    page = next(p for p in pdf_pages(result.files["pdf"]) if "Overloadable?" in p)
+    lines = [line.strip() for line in page.splitlines()]
+    assert "RemAssign" in lines and "Not" in lines
+    assert "Operator Example Explanation Overloadable?" in lines

@@ -139,8 +139,9 @@ def _page_text(page) -> tuple[str, str]:
 
     Superscripts (footnote calls among them) are left out, as they are in
     every format: a character is one when it is set smaller than the
-    character before it and well above its baseline (a browser's ``sup``
-    is set at 5/6 of the text, a footnote call smaller still).
+    character before it and well above its baseline, but less than a line
+    above it (a browser's ``sup`` is set at 5/6 of the text, a footnote call
+    smaller still).
 
     A hyphen that ends a line between two letters is reported by PDFium as
     U+FFFE (U+0002 in some versions), with the line break folded away,
@@ -200,7 +201,10 @@ def _page_text(page) -> tuple[str, str]:
                     origin(raw, prev, x, y)
                     prev_y = y.value
                     origin(raw, j, x, y)
-                    if y.value > prev_y + 0.15 * prev_size:
+                    # raised by a fraction of the size before it: a superscript; raised
+                    # by a line or more, it is text of a line above (a table's next
+                    # cell, set in code, after the last line of a cell that wrapped)
+                    if prev_y + 0.15 * prev_size < y.value < prev_y + 0.8 * prev_size:
                         continue  # superscript
                 prev_size, prev = size, j
                 kept.append(ch)

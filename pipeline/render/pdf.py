@@ -108,8 +108,38 @@ def prepare(pub: Publication, body: Body) -> list[tuple]:
         _ballot_boxes(el)
         strict_breaks(el)  # WeasyPrint has no line-break: strict (linebreak)
         _code_lines(el)
+        _whole_words(el)
         out.append((c, serialise(el)))
     return out
+
+
+#: The text block's width (page.css: 125 mm) in points, a table's type
+#: size (tables.css: 9 pt) times a generous average advance of its
+#: characters (sans serif and code), and a cell's padding (2 x 2 mm).
+_MEASURE_PT, _CHAR_PT, _CELL_PAD_PT = 125 / 25.4 * 72, 5.2, 4 / 25.4 * 72
+
+
+def _whole_words(el) -> None:
+    """Mark a table whose columns can each hold their longest word side by
+    side in the measure (``whole-words``): tables.css then breaks words in
+    its cells only at the edge of a cell that is still too narrow, so the
+    automatic layout sizes each column to at least its longest word
+    (``RemAssign`` is not split into Rem/Ass/ign because pandoc gave its
+    column 11 % of the width). Any other table keeps its words breakable
+    anywhere, so that it always fits the measure."""
+    for table in el.xpath(".//table"):
+        longest: dict[int, int] = {}
+        for row in table.xpath("./thead/tr | ./tbody/tr | ./tfoot/tr | ./tr"):
+            column = 0
+            for cell in row.xpath("./th | ./td"):
+                words = "".join(cell.itertext()).split()
+                longest[column] = max(longest.get(column, 0), max((len(w) for w in words), default=0))
+                try:
+                    column += max(1, int(cell.get("colspan") or 1))
+                except ValueError:
+                    column += 1
+        if longest and sum(longest.values()) * _CHAR_PT + len(longest) * _CELL_PAD_PT <= _MEASURE_PT:
+            table.set("class", " ".join([*(table.get("class") or "").split(), "whole-words"]))
 
 
 def _ballot_boxes(el) -> None:
