@@ -11,6 +11,8 @@ DIST ?= dist
 ARCHIVE ?= $(DIST)/editions
 # The accessibility tests and the HTML previews load the page in Debian's Chromium.
 CHROMIUM ?= /usr/bin/chromium
+# The signing tests verify the published signatures with Debian's minisign.
+MINISIGN ?= /usr/bin/minisign
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
 PUBLICATIONS := $(patsubst sources/%/publication.yaml,%,$(wildcard sources/*/publication.yaml))
@@ -64,7 +66,11 @@ $(CHROMIUM):
 	$(SUDO) apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends chromium
 
-test: $(INSTALLED) $(CHROMIUM) ## run the test suite (sets itself up)
+$(MINISIGN):
+	$(SUDO) apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends minisign
+
+test: $(INSTALLED) $(CHROMIUM) $(MINISIGN) ## run the test suite (sets itself up)
 	$(PY) -m pytest -q
 
 release: $(INSTALLED) ## archive a checked edition of every publication in dist/editions/ (never overwrites one)

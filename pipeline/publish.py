@@ -52,6 +52,8 @@ from pipeline.errors import DISK_FULL_ERRNOS, BuildError, DiskFull, Problem, Sou
 CONFIG = "publish.yaml"
 DEFAULT_DESTINATION = "site"
 SUMS = "SHA256SUMS"
+SIGNATURE = ".minisig"
+PUBLIC_KEY = "minisign.pub"
 FEED = "feed.xml"
 INDEX = "index.html"
 LATEST = "latest"
@@ -72,6 +74,7 @@ CONTENT_TYPES = {
     ".xml": "application/atom+xml; charset=utf-8",
     ".png": "image/png",
     ".minisig": "text/plain; charset=utf-8",
+    ".pub": "text/plain; charset=utf-8",
 }
 
 
@@ -102,6 +105,7 @@ class Config:
     url: str | None = None
     default: str = DEFAULT_DESTINATION
     destinations: dict[str, Destination] = field(default_factory=dict)
+    signing_key: Path | None = None
 
     def destination(self, name: str | None) -> Destination:
         name = name or self.default
@@ -187,7 +191,12 @@ def load_config(file: Path | str | None = None) -> Config:
     url = data.get("url")
     if url and not url.endswith("/"):
         url += "/"
-    return Config(file, title=data.get("title", "Publications"), url=url, default=default, destinations=dests)
+    key = data.get("signing_key")
+    key = Path(key).expanduser() if key else None
+    if key is not None and not key.is_absolute():
+        key = file.parent / key
+    return Config(file, title=data.get("title", "Publications"), url=url, default=default, destinations=dests,
+                  signing_key=key)
 
 
 # ------------------------------------------------------------------ what is published
@@ -229,7 +238,7 @@ def sums_text(files: list[tuple[str, str]]) -> str:
     return "".join(f"{digest}  {name}\n" for name, digest in sorted(files))
 
 
-def edition_files(ed: Edition, ledger: dict[str, str]) -> list[SiteFile]:
+def edition_files(ed: Edition, ledger: dict[str, str], signer=None) -> list[SiteFile]:
     """An archived edition's files as the site holds them, after checking
     each against its manifest (and the manifest against the ledger): a
     damaged archive is never published."""
@@ -251,7 +260,18 @@ def edition_files(ed: Edition, ledger: dict[str, str]) -> list[SiteFile]:
                         download=MANIFEST))
     sums = sums_text([(f.name, f.sha256) for f in ed.files] + [(MANIFEST, digest)])
     out.append(generated(prefix + SUMS, sums, immutable=True, download=SUMS))
+    if signer is not None:
+        comment = f"timestamp:{_epoch(ed.manifest.get('released'))}\tfile:{SUMS}\tedition:{ed.slug} {ed.version}"
+        out.append(generated(prefix + SUMS + SIGNATURE, signer.sign(sums.encode("utf-8"), comment), immutable=True,
+                             download=SUMS + SIGNATURE))
     return out
+
+
+def _epoch(stamp: str | None) -> int:
+    try:
+        return int(dt.datetime.strptime(stamp or "", "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.timezone.utc).timestamp())
+    except ValueError:
+        return 0
 
 
 def archived_yaml(ed: Edition) -> dict:
@@ -311,7 +331,7 @@ def _authors(meta: dict) -> list[dict]:
              "organisation": a.get("organisation", "")} for a in meta.get("authors") or [] if isinstance(a, dict)]
 
 
-def publication_page_data(eds: list[Edition]) -> dict:
+def publication_page_data(eds: list[Edition], signed: bool = False) -> dict:
     """What a landing page shows, from the publication's editions on the
     site (oldest first): the latest's metadata, cover and files, every
     earlier edition with its date and its note from edition.history."""
@@ -325,6 +345,7 @@ def publication_page_data(eds: list[Edition]) -> dict:
     def edition(ed: Edition) -> dict:
         return {"version": ed.version, "date": ed.manifest["edition_date"], "released": ed.manifest.get("released", ""),
                 "note": notes.get(ed.version, ""), "sums_href": f"{ed.version}/{SUMS}",
+                "signature_href": f"{ed.version}/{SUMS}{SIGNATURE}" if signed else "",
                 "manifest_href": f"{ed.version}/{MANIFEST}",
                 "files": [r for r in (_file_row(ed, role, "") for role in ("pdf", "epub", "html", "source")) if r]}
 
@@ -345,6 +366,7 @@ def publication_page_data(eds: list[Edition]) -> dict:
         "latest": current,
         "earlier": [edition(e) for e in reversed(eds[:-1])],
         "stable_pdf": f"{latest.slug}.pdf",
+        "public_key_href": f"../{PUBLIC_KEY}" if signed else "",
     }
 
 
@@ -380,13 +402,13 @@ def feed_data(config: Config, pubs: dict[str, list[Edition]], titles: dict[str, 
             "self": f"{base}{FEED}", "home": f"{base}{INDEX}", "entries": entries}
 
 
-def render_pages(config: Config, pubs: dict[str, list[Edition]], design=None) -> list[SiteFile]:
+def render_pages(config: Config, pubs: dict[str, list[Edition]], design=None, signed: bool = False) -> list[SiteFile]:
     """The landing pages, the index page and the feed, in that order."""
     from pipeline.render.common import Design
 
     design = design or Design()
     css = design.css("tokens.css", "site.css")
-    pages = {slug: publication_page_data(eds) for slug, eds in sorted(pubs.items())}
+    pages = {slug: publication_page_data(eds, signed) for slug, eds in sorted(pubs.items())}
     out = [generated(f"{slug}/{INDEX}", design.render("site/publication.html.j2", pub=page, css=css,
                                                        site_title=config.title, feed=f"../{FEED}"))
            for slug, page in pages.items()]
@@ -613,6 +635,11 @@ def publish(archive: Path | str = DEFAULT_ARCHIVE, config: Config | None = None,
     wanted = set(slugs_of(sources, archive)) if sources else {e.slug for e in all_eds}
     ledger = read_ledger(archive)
     result = Published(dest.name)
+    signer = None
+    if config.signing_key is not None:
+        from pipeline.signing import load_key
+
+        signer = load_key(config.signing_key)
 
     with site.session(dry_run):
         # 1. what each edition needs, and whether the site holds other bytes under any of its names
@@ -620,7 +647,7 @@ def publish(archive: Path | str = DEFAULT_ARCHIVE, config: Config | None = None,
         for ed in all_eds:
             if ed.slug not in wanted:
                 continue
-            files = edition_files(ed, ledger)
+            files = edition_files(ed, ledger, signer)
             todo = []
             for f in files:
                 found = site.existing(f.key)
@@ -663,7 +690,7 @@ def publish(archive: Path | str = DEFAULT_ARCHIVE, config: Config | None = None,
         mutable: list[SiteFile] = []
         for slug, eds in sorted(on_site.items()):
             newest = max(eds, key=lambda e: version_key(e.version))
-            files = edition_files(newest, ledger)
+            files = edition_files(newest, ledger, signer)
             if dry_run:
                 if site.latest(slug) != newest.version:
                     say(f"{slug}/{LATEST}/: would point at {newest.version}")
@@ -675,7 +702,9 @@ def publish(archive: Path | str = DEFAULT_ARCHIVE, config: Config | None = None,
                                     download=f"{slug}-{newest.version}.pdf"))
 
         # 5. the pages and the feed, last
-        mutable += render_pages(config, on_site, design)
+        if signer is not None:
+            mutable.append(generated(PUBLIC_KEY, signer.public_key_file(), download=PUBLIC_KEY))
+        mutable += render_pages(config, on_site, design, signed=signer is not None)
         changed = []
         for f in mutable:
             if site.existing(f.key) == f.sha256:

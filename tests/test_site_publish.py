@@ -431,3 +431,57 @@ def test_the_readme_documents_every_key_of_publish_yaml():
 
     readme = (ROOT / "README.md").read_text("utf-8")
     assert schemadoc.generate_publish() in readme
+
+
+# ------------------------------------------------------------ signatures
+
+def test_the_checksums_are_signed_and_minisign_verifies_them(site, released_archive, tmp_path, capsys):
+    """A detached Ed25519 signature of each edition's SHA256SUMS, checked
+    by Debian's minisign with the public key the site publishes; a changed
+    list fails it."""
+    keys = tmp_path / "keys"
+    keys.mkdir()
+    made = subprocess.run(["minisign", "-G", "-W", "-p", str(keys / "mine.pub"), "-s", str(keys / "mine.key")],
+                          capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    assert made.returncode == 0, made.stderr
+    folder = tmp_path / "site"
+    config = write_config(tmp_path, folder, extra=f"signing_key: {keys / 'mine.key'}\n")
+    assert publish(released_archive, config) == 0
+    assert "SHA256SUMS.minisig: uploaded" in capsys.readouterr().out
+    published_key = folder / "minisign.pub"
+    assert published_key.read_text().splitlines()[1] == (keys / "mine.pub").read_text().splitlines()[1]
+    for version in ("1.1.0", "1.2.0"):
+        edition = folder / SLUG / version
+        ok = subprocess.run(["minisign", "-V", "-p", str(published_key), "-m", str(edition / "SHA256SUMS")],
+                            capture_output=True, text=True)
+        assert ok.returncode == 0, ok.stdout + ok.stderr
+        assert f"edition:{SLUG} {version}" in ok.stdout
+        changed = tmp_path / "SHA256SUMS"
+        text = (edition / "SHA256SUMS").read_text()
+        changed.write_text(text.replace(text[0], "0" if text[0] != "0" else "1", 1))
+        shutil.copyfile(edition / "SHA256SUMS.minisig", tmp_path / "SHA256SUMS.minisig")
+        bad = subprocess.run(["minisign", "-V", "-p", str(published_key), "-m", str(changed)],
+                             capture_output=True, text=True)
+        assert bad.returncode != 0 and "verification failed" in (bad.stdout + bad.stderr)
+    page = lxml_html.fromstring((folder / SLUG / "index.html").read_bytes())
+    assert "1.2.0/SHA256SUMS.minisig" in page.xpath("//a/@href")
+    assert links_resolve(folder) == []
+    # the same key signs the same edition the same way: publishing again changes nothing
+    before = tree(folder)
+    assert publish(released_archive, config) == 0
+    assert tree(folder) == before
+    # the secret key is nowhere on the site
+    secret = (keys / "mine.key").read_text().splitlines()[1].encode()
+    assert not [p for p in folder.rglob("*") if p.is_file() and secret in p.read_bytes()]
+
+
+def test_a_signing_key_with_a_password_is_refused_with_a_hint(released_archive, tmp_path, capsys):
+    key = tmp_path / "locked.key"
+    made = subprocess.run(["minisign", "-G", "-p", str(tmp_path / "locked.pub"), "-s", str(key)],
+                          input="pass\npass\n", capture_output=True, text=True)
+    assert made.returncode == 0, made.stderr
+    config = write_config(tmp_path, tmp_path / "site", extra=f"signing_key: {key}\n")
+    assert publish(released_archive, config) == 2
+    err = capsys.readouterr().err
+    assert "protected by a password" in err and "minisign -G -W" in err
+    assert not (tmp_path / "site").exists()
