@@ -320,9 +320,12 @@ def test_details_are_shown_open(html, epub, pdf_pages):
     assert "Click to expand" in pdf_pages["details"] and "Hidden text here." in pdf_pages["details"]
 
 
-def test_emoji_prints_and_shortcodes_stay_as_written(html, pdf_pages):
-    assert _words(_section(html, "emoji").xpath("p")[0].text_content()) == "Great work 👍 :smile:"
-    assert "Great work 👍 :smile:" in pdf_pages["emoji"]
+def test_emoji_print_and_shortcodes_are_read_as_github_reads_them(html, epub, pdf_pages):
+    para = _section(html, "emoji").xpath("p")[0]
+    assert _words(para.text_content()) == "Great work 👍 😄"
+    assert para.xpath("span[@class='emoji']/@data-emoji") == ["smile"]
+    assert _xhtml(epub["emoji"], "//h:span[@class='emoji'][.='😄']")
+    assert "Great work 👍 😄" in pdf_pages["emoji"]
 
 
 def test_image_attributes_size_the_image(html, epub):

@@ -26,7 +26,9 @@
 --     break, so that the source check sees them as what they are;
 --   * a heading inside a block quote, list or div is not part of the
 --     outline: it becomes a paragraph styled as a heading.
-local FORMAT = 'markdown-raw_tex'
+-- Emoji shortcodes (:smile:) are read as GitHub reads them: the emoji, in a
+-- span of class "emoji" that keeps the name.
+local FORMAT = 'markdown-raw_tex+emoji'
 
 local texts = pandoc.json.decode(io.read('a'), false)
 
