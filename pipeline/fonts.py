@@ -96,6 +96,11 @@ EMOJI = Family("Noto Emoji", "manimgx_fonts", "", _one("NotoEmoji[wght].ttf"))
 FAMILIES = (SERIF, SANS, *CJK_FAMILIES, NOTO_SANS, *SCRIPTS, SYMBOLS, EMOJI)
 BY_NAME = {f.name: f for f in FAMILIES}
 
+#: Scripts the monospace font for code has letters for but does not shape
+#: (joining): their family sets their letters in code (``Stacks.code_css``).
+CODE_FIRST = {"Noto Sans Arabic": "U+0600-06FF, U+0750-077F, U+0870-08FF, U+FB50-FDFF, U+FE70-FEFC",
+              "Noto Sans Hebrew": "U+0590-05FF, U+FB1D-FB4F"}
+
 #: The generic family closing each stack (the stylesheets' own fallback).
 GENERIC = {"text": "serif", "display": "sans-serif"}
 
@@ -201,6 +206,21 @@ class Stacks:
 
     def is_default(self) -> bool:
         return self.text == (SERIF,) and self.display == (SANS,)
+
+    def code_css(self) -> str:
+        """The PDF's stack for code: the monospace font, with the stack's
+        CJK sans-serif family after it for the CJK characters it lacks, and
+        before it, for their letters only, the families of the scripts it
+        has but does not shape (DejaVu Sans Mono's Arabic letters are drawn
+        unjoined). '' when there is none of these."""
+        first = [f for f in self.families if f.name in CODE_FIRST]
+        cjk = [f for f in self.display if f in CJK_FAMILIES]
+        if not first and not cjk:
+            return ""
+        faces = "".join(f'@font-face {{ font-family: "Code {f.name}"; src: url("{f.path(f.regular).as_uri()}"); '
+                        f"unicode-range: {CODE_FIRST[f.name]}; }}\n" for f in first)
+        stack = [f'"Code {f.name}"' for f in first] + ['"DejaVu Sans Mono"', "monospace"] + [f'"{f.name}"' for f in cjk]
+        return faces + f"pre, code, kbd, samp {{ font-family: {', '.join(stack)}; }}\n"
 
     def tokens(self) -> str:
         """The stacks as design tokens (a rule the publication's own

@@ -351,3 +351,44 @@ def test_the_fonts_each_script_needs_are_embedded_subset(scripts_build):
     assert not {"Noto-Serif-SC", "Noto-Serif-TC"} & names, "Japanese kana pick the JP fonts for its Han characters"
     size = scripts_build.files["pdf"].stat().st_size
     assert size < 600_000, f"{size} bytes"
+
+
+def _stroked_fonts(path) -> set[str]:
+    """The fonts text is drawn in with rendering mode 2 (fill and stroke:
+    the synthetic bold of pipeline/render/actualtext.py)."""
+    out = set()
+    with pikepdf.open(path) as pdf:
+        for page in pdf.pages:
+            names = {str(k): str(v.BaseFont).split("+", 1)[1] for k, v in page.Resources.get("/Font", {}).items()}
+            font, mode = None, 0
+            for operands, op in pikepdf.parse_content_stream(page):
+                if str(op) == "Tf":
+                    font = names.get(str(operands[0]))
+                elif str(op) == "Tr":
+                    mode = int(operands[0])
+                elif str(op) in ("TJ", "Tj") and mode == 2:
+                    out.add(font)
+    return out
+
+
+def test_bold_chinese_is_drawn_bold_and_nothing_else_is_stroked(zh_build, fixture_build):
+    """The CJK fonts have one weight: headings (600 and 700) in Chinese are
+    stroked as well as filled; body text and English text are not."""
+    # WeasyPrint names the bold use of the Regular face Noto-Sans-SC-Bold (and
+    # the semibold one, in the contents, Noto-Sans-SC)
+    stroked = _stroked_fonts(zh_build.files["pdf"])
+    assert "Noto-Sans-SC-Bold" in stroked and all(f.startswith("Noto-Sans-SC") for f in stroked), stroked
+    assert _stroked_fonts(fixture_build.files["pdf"]) == set()
+    text = raw("".join(pdf_pages(zh_build.files["pdf"])))
+    assert "调查是怎样做的" in text, "stroked text reads back as text"
+
+
+def test_code_keeps_a_monospace_font_and_sets_arabic_joined(scripts_build):
+    """Code is set in the monospace font; Arabic letters, which it has but
+    does not join, in Noto Sans Arabic (for those letters only), and CJK
+    characters, which it lacks, in the publication's CJK sans-serif."""
+    with pikepdf.open(scripts_build.files["pdf"]) as pdf:
+        names = {str(f.BaseFont).split("+", 1)[1] for p in pdf.pages for f in p.Resources.get("/Font", {}).values()}
+    assert {"DejaVu-Sans-Mono", "Code-Noto-Sans-Arabic", "Noto-Sans-KR", "Noto-Sans-JP"} <= names, names
+    page = next(p for p in pdf_pages(scripts_build.files["pdf"]) if "let hello" in p)
+    assert 'let hello = "' in page

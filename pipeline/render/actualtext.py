@@ -40,6 +40,9 @@ PATCHED_VERSION = "70.0"
 
 #: (line in draw_first_line, what it becomes): each must occur exactly once.
 _EDITS = (
+    ("            font, font_size = stream.add_font(pango_font)\n",
+     "            font, font_size = stream.add_font(pango_font)\n"
+     "            _pipeline_bold(stream, textbox, font, font_size)\n"),
     ("    run = first_line.runs[0]\n",
      "    _line = _pipeline_line(stream, textbox, first_line)\n    run = first_line.runs[0]\n"),
     ("        string += '<'\n        for i, glyph_info in enumerate(glyphs_info[0:num_glyphs]):\n",
@@ -54,7 +57,8 @@ _EDITS = (
      "            string, _open = _pipeline_end(stream, string), None\n"
      "        # Close the last glyphs list, remove if empty.\n"),
     ("    # Draw text.\n    stream.show_text(string)\n",
-     "    # Draw text.\n    stream.show_text(string)\n    if _line:\n        stream.end_marked_content()\n"),
+     "    # Draw text.\n    stream.show_text(string)\n    if _line:\n        stream.end_marked_content()\n"
+     "    _pipeline_bold(stream, textbox, None, 0)\n"),
 )
 
 #: Scripts whose glyphs stand for different text in different places (a
@@ -179,6 +183,29 @@ def _characters(font, text: str) -> dict[int, str]:
     return out
 
 
+#: Families with one weight, whose bold text is drawn bold by stroking the
+#: glyphs' outlines as well as filling them (a synthetic bold): the CJK
+#: fonts (pipeline.fonts) come in Regular only.
+SINGLE_WEIGHT = {"Noto Serif SC", "Noto Sans SC", "Noto Serif TC", "Noto Sans TC", "Noto Serif JP", "Noto Sans JP",
+                 "Noto Serif KR", "Noto Sans KR"}
+#: The stroke's width, in em: each stem grows by half of it on either side.
+BOLD_STROKE = 0.035
+
+
+def _bold(stream, textbox, font, font_size) -> None:
+    """Before a run: stroke its glyphs too when its text is bold (600 and
+    up) and its font has no bold face; after the line (``font`` None): stop."""
+    # (font.weight says what was asked for, not what the face has)
+    bold = font is not None and textbox.style["font_weight"] >= 600 and font.family in SINGLE_WEIGHT
+    if bold:
+        stream.set_color(textbox.style["color"], stroke=True)
+        stream.set_line_width(round(textbox.style["font_size"] * BOLD_STROKE, 3))
+        stream.set_text_rendering(2)  # fill, then stroke
+        stream.__dict__["_pipeline_stroked"] = True
+    elif stream.__dict__.pop("_pipeline_stroked", False):
+        stream.set_text_rendering(0)
+
+
 def _close(stream, string: str) -> str:
     """Show the glyphs collected so far (``string`` is a TJ array's inside,
     open at a hex string) and start anew."""
@@ -220,7 +247,7 @@ def _patched_function():
             "tests/test_scripts.py passes without actual_text(), then remove the patch or adapt it")
     for old, new in _EDITS:
         source = source.replace(old, new)
-    namespace = dict(vars(module), _pipeline_line=_line, _pipeline_spans=_spans, _pipeline_begin=_begin,
+    namespace = dict(vars(module), _pipeline_bold=_bold, _pipeline_line=_line, _pipeline_spans=_spans, _pipeline_begin=_begin,
                      _pipeline_end=_end)
     exec(compile(source, module.__file__, "exec"), namespace)
     return namespace["draw_first_line"]

@@ -247,7 +247,7 @@ def is_pdf_a(variant: str | None) -> bool:
 def html_for_pdf(pub: Publication, body: Body, design: Design, variant: str | None = None) -> str:
     sheets = STYLESHEETS + (PDF_A_STYLESHEETS if is_pdf_a(variant) else ())
     css = (design.render("css/fonts.css.j2", faces=font_faces(pub)) + design.css(*sheets) + "\n"
-           + font_stacks(pub).tokens() + style_tokens(pub))
+           + font_stacks(pub).tokens() + font_stacks(pub).code_css() + style_tokens(pub))
     return design.render(
         "pdf/report.html.j2",
         pub=pub, meta=pub.meta, toc=toc_tree(pub.chapters, max_level=2),
