@@ -203,8 +203,13 @@ def _edition_commands(sub) -> None:
     v = command(esub, "verify", "recompute every checksum against the manifests (exit 1 on any difference)",
                 "Recompute the SHA-256 of every archived file and compare it with its edition's manifest. Every "
                 "missing, altered or extra file is named; the exit status is 1 if there is any.",
-                "python -m pipeline editions verify --archive dist/editions")
+                "python -m pipeline editions verify --archive dist/editions\n"
+                "python -m pipeline editions verify --remote site")
     archive_option(v)
+    v.add_argument("--remote", metavar="DEST",
+                   help="verify the published copy on this destination of publish.yaml instead: every file of every "
+                        "published edition downloaded and compared with its manifest")
+    v.add_argument("--config", type=Path, metavar="FILE", help="the destinations file (default: ./publish.yaml)")
     v.set_defaults(func=cmd_editions_verify)
     d = command(esub, "diff", "outline and text changes between two archived editions",
                 "Compare two archived editions of a publication from their archived sources: metadata, the "
@@ -265,6 +270,22 @@ def cmd_editions_list(args) -> int:
 
 def cmd_editions_verify(args) -> int:
     from pipeline.editions import verify
+
+    if args.remote:
+        from pipeline.publish import load_config, verify_remote
+
+        remote = verify_remote(args.archive, load_config(args.config), to=args.remote)
+        for note in remote.notes:
+            print(f"note: {note}")
+        for finding in remote.findings:
+            print(finding)
+        summary = f"{remote.editions} published edition(s), {remote.files} file(s) read back from {remote.destination}"
+        if remote.ok:
+            print(f"{summary}: every file matches its manifest.")
+            return EXIT_OK
+        n = len(remote.findings)
+        print(f"{summary}: {n} problem{'s' if n != 1 else ''}.")
+        return EXIT_CHECK_FAILED
 
     report = verify(args.archive)
     for note in report.notes:

@@ -551,6 +551,19 @@ class FolderSite:
         os.replace(tmp, link)
         return True
 
+    def list_keys(self) -> set[str]:
+        """Every file of the site, as keys; hidden ones (a publish's
+        temporary files) and the latest link's contents left out."""
+        out = set()
+        if not self.root.is_dir():
+            return out
+        for dirpath, dirnames, filenames in os.walk(self.root, followlinks=False):
+            dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+            for name in filenames:
+                if not name.startswith("."):
+                    out.add((Path(dirpath) / name).relative_to(self.root).as_posix())
+        return out
+
     def latest(self, slug: str) -> str | None:
         link = self.root / slug / LATEST
         return os.readlink(link) if link.is_symlink() else None
@@ -735,3 +748,87 @@ def publish(archive: Path | str = DEFAULT_ARCHIVE, config: Config | None = None,
     for slug in sorted(on_site):
         result.addresses += [(f"{slug} page", where(f"{slug}/{INDEX}")), (f"{slug} PDF", where(f"{slug}/{slug}.pdf"))]
     return result
+
+
+# ------------------------------------------------------------------ verify --remote
+
+@dataclass
+class RemoteFinding:
+    where: str
+    problem: str
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.problem}"
+
+
+@dataclass
+class RemoteVerification:
+    destination: str
+    editions: int = 0
+    files: int = 0
+    findings: list[RemoteFinding] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.findings
+
+
+def verify_remote(archive: Path | str = DEFAULT_ARCHIVE, config: Config | None = None, to: str | None = None,
+                  target=None) -> RemoteVerification:
+    """Read the published copy back and hold it against the archive's
+    manifests: every file of every published edition downloaded and hashed
+    (missing, altered), every object under an edition's address that no
+    manifest lists (extra), an edition on the site the archive does not
+    have, and the stable link against the latest edition's PDF."""
+    archive = Path(archive)
+    config = config or load_config()
+    dest = config.destination(to)
+    site = target or open_destination(dest)
+    ledger = read_ledger(archive)
+    report = RemoteVerification(dest.name)
+    known = {(e.slug, e.version): e for e in editions(archive)}
+    read_back = getattr(site, "read_back", site.existing)
+    with site.session(dry_run=True):
+        keys = site.list_keys()
+        by_edition: dict[tuple[str, str], set[str]] = {}
+        for key in keys:
+            parts = key.split("/")
+            if len(parts) >= 3 and parts[1] != LATEST:
+                by_edition.setdefault((parts[0], parts[1]), set()).add("/".join(parts[2:]))
+        for (slug, version), names in sorted(by_edition.items()):
+            ed = known.get((slug, version))
+            if ed is None:
+                report.findings.append(RemoteFinding(site.address(f"{slug}/{version}/"),
+                                                     f"extra: {len(names)} file(s) of an edition the archive does "
+                                                     f"not have"))
+                continue
+            report.editions += 1
+            expected = {f.key.rsplit("/", 1)[-1]: f for f in edition_files(ed, ledger)}
+            for name, f in expected.items():
+                report.files += 1
+                if name not in names:
+                    report.findings.append(RemoteFinding(site.address(f.key), "missing"))
+                    continue
+                found = read_back(f.key)
+                if found != f.sha256:
+                    report.findings.append(RemoteFinding(site.address(f.key), f"altered: sha256 {found}, the "
+                                                                              f"manifest says {f.sha256}"))
+            for name in sorted(names - set(expected) - {SUMS + SIGNATURE}):
+                report.findings.append(RemoteFinding(site.address(f"{slug}/{version}/{name}"),
+                                                     "extra (not in the edition's manifest)"))
+        for slug in sorted({s for s, _ in by_edition}):
+            eds = [e for (s, _), e in known.items() if s == slug and (s, e.version) in by_edition]
+            if not eds:
+                continue
+            newest = max(eds, key=lambda e: version_key(e.version))
+            pdf = newest.file("pdf")
+            key = f"{slug}/{slug}.pdf"
+            found = read_back(key) if key in keys else None
+            if pdf is not None and found != pdf.sha256:
+                report.findings.append(RemoteFinding(site.address(key), "missing" if found is None else
+                                                     f"is not the latest edition's PDF ({newest.version})"))
+        unpublished = sorted(f"{s} {v}" for s, v in set(known) - set(by_edition))
+        if unpublished:
+            report.notes.append(f"not published to {dest.name} (yet): {', '.join(unpublished)}")
+    return report

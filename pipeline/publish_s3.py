@@ -99,6 +99,13 @@ class S3Site:
     def read(self, key: str) -> bytes:
         return self.client.get_object(Bucket=self.bucket, Key=self.prefix + key)["Body"].read()
 
+    def list_keys(self) -> set[str]:
+        out = set()
+        for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=self.prefix):
+            for obj in page.get("Contents", []):
+                out.add(obj["Key"][len(self.prefix):])
+        return out
+
     def latest(self, slug: str) -> str | None:
         try:
             return json.loads(self.read(f"{slug}/latest/manifest.json")).get("version")

@@ -223,3 +223,28 @@ def test_without_credentials_publish_says_where_they_come_from(s3, released_arch
     assert proc.returncode == 2
     assert "no AWS credentials" in proc.stderr and "AWS_ACCESS_KEY_ID" in proc.stderr
     assert "internal error" not in proc.stderr
+
+
+def test_verify_remote_names_a_flipped_byte_a_deleted_and_an_extra_object(s3, published, released_archive, tmp_path):
+    endpoint, client = s3
+    def verify(config):
+        return subprocess.run([sys.executable, "-m", "pipeline", "editions", "verify", "--archive",
+                               str(released_archive), "--config", str(config), "--remote", "store"],
+                              capture_output=True, text=True, timeout=300, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    ok = verify(published[0])
+    assert ok.returncode == 0 and "every file matches" in ok.stdout, ok.stdout + ok.stderr
+    config = write_config(tmp_path, endpoint, "verify/")
+    assert run_publish(released_archive, config).returncode == 0
+    pdf = f"verify/{SLUG}/1.1.0/{SLUG}-1.1.0.pdf"
+    data = bytearray(client.get_object(Bucket=BUCKET, Key=pdf)["Body"].read())
+    data[len(data) // 3] ^= 0x01
+    head = client.head_object(Bucket=BUCKET, Key=pdf)  # the same metadata: only reading the bytes finds it
+    client.put_object(Bucket=BUCKET, Key=pdf, Body=bytes(data), Metadata=head["Metadata"])
+    client.delete_object(Bucket=BUCKET, Key=f"verify/{SLUG}/1.2.0/{SLUG}-1.2.0.epub")
+    client.put_object(Bucket=BUCKET, Key=f"verify/{SLUG}/1.2.0/notes.txt", Body=b"not part of the edition")
+    bad = verify(config)
+    assert bad.returncode == 1, bad.stdout + bad.stderr
+    assert f"s3://{BUCKET}/{pdf}: altered" in bad.stdout
+    assert f"s3://{BUCKET}/verify/{SLUG}/1.2.0/{SLUG}-1.2.0.epub: missing" in bad.stdout
+    assert f"s3://{BUCKET}/verify/{SLUG}/1.2.0/notes.txt: extra" in bad.stdout
+    assert "3 problems" in bad.stdout

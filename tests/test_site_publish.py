@@ -485,3 +485,27 @@ def test_a_signing_key_with_a_password_is_refused_with_a_hint(released_archive, 
     err = capsys.readouterr().err
     assert "protected by a password" in err and "minisign -G -W" in err
     assert not (tmp_path / "site").exists()
+
+
+# ------------------------------------------------------------ verify --remote
+
+def test_verify_remote_names_a_flipped_byte_a_deleted_and_an_extra_file(site, released_archive, tmp_path, capsys):
+    folder, config, _ = site
+    assert main(["editions", "verify", "--archive", str(released_archive), "--config", str(config),
+                 "--remote", "site"]) == 0
+    assert "2 published edition(s), 14 file(s) read back from site: every file matches" in capsys.readouterr().out
+    copy = tmp_path / "site"
+    shutil.copytree(folder, copy, symlinks=True)
+    pdf = copy / SLUG / "1.1.0" / f"{SLUG}-1.1.0.pdf"
+    data = bytearray(pdf.read_bytes())
+    data[len(data) // 3] ^= 0x01
+    pdf.write_bytes(bytes(data))
+    epub = copy / SLUG / "1.2.0" / f"{SLUG}-1.2.0.epub"
+    epub.unlink()
+    extra = copy / SLUG / "1.2.0" / "notes.txt"
+    extra.write_text("not part of the edition\n")
+    assert main(["editions", "verify", "--archive", str(released_archive), "--config",
+                 str(write_config(tmp_path, copy)), "--remote", "site"]) == 1
+    out = capsys.readouterr().out
+    assert f"{pdf}: altered" in out and f"{epub}: missing" in out and f"{extra}: extra" in out
+    assert "3 problems" in out
