@@ -6,7 +6,9 @@ once), write the body's HTML once, render the formats from the same model
 at the same time (``pipeline.schedule``: the PDF in a forked process, each
 file checked as soon as it is written) in a temporary folder, and swap it into
 ``<out>/<slug>/`` when every format is done and checked. A failure at any
-step leaves the previous outputs exactly as they were.
+step leaves the previous outputs exactly as they were; when the check
+failed, what it read is moved to ``<out>/<slug>/.failed/`` for inspection
+(``_keep_failed``), beside them.
 """
 
 from __future__ import annotations
@@ -138,14 +140,17 @@ def _keep_failed(staging: Path, final: Path, slug: str) -> Path | None:
     failed = final / outputs.FAILED
     own = outputs.own_names(slug)
     with uninterrupted():
-        for entry in os.scandir(staging):  # only the outputs and their report go along
-            if entry.name not in own or not entry.is_file(follow_symlinks=False):
-                shutil.rmtree(entry.path) if entry.is_dir(follow_symlinks=False) else os.unlink(entry.path)
-        os.chmod(staging, 0o755)
-        final.mkdir(exist_ok=True)
-        if failed.is_dir():
-            shutil.rmtree(failed)
-        os.rename(staging, failed)
+        try:
+            for entry in os.scandir(staging):  # only the outputs and their report go along
+                if entry.name not in own or not entry.is_file(follow_symlinks=False):
+                    shutil.rmtree(entry.path) if entry.is_dir(follow_symlinks=False) else os.unlink(entry.path)
+            os.chmod(staging, 0o755)
+            final.mkdir(exist_ok=True)
+            if failed.is_dir():
+                shutil.rmtree(failed)
+            os.rename(staging, failed)
+        except OSError:  # kept for inspection at best: the check's findings are what the build reports
+            return None
     return failed
 
 
