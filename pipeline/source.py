@@ -724,9 +724,12 @@ def load(folder: Path | str) -> Publication:
 
 
 def _list_markers(chapters: list[Chapter]) -> str:
-    """The bullets the stylesheets draw for nested lists: a circle at the
-    second level, a square below it (the first level's disc is furniture)."""
+    """Characters the outputs print that the Markdown does not spell: the
+    bullets the stylesheets draw for nested lists (a circle at the second
+    level, a square below it; the first level's disc is furniture) and the
+    emoji of shortcodes (``:+1:`` is 👍)."""
     deepest = 0
+    emoji: set[str] = set()
 
     def depth(blocks, level):
         nonlocal deepest
@@ -734,6 +737,8 @@ def _list_markers(chapters: list[Chapter]) -> str:
             if isinstance(node, dict):
                 here = level + (node.get("t") == "BulletList")
                 deepest = max(deepest, here)
+                if node.get("t") == "Span" and "emoji" in node["c"][0][1]:
+                    emoji.update(pandoc.stringify(node["c"][1]))
                 for v in node.values():
                     if isinstance(v, (list, dict)):
                         depth(v, here)
@@ -742,7 +747,7 @@ def _list_markers(chapters: list[Chapter]) -> str:
 
     for c in chapters:
         depth(c.blocks, 0)
-    return "◦" * (deepest >= 2) + "▪" * (deepest >= 3)
+    return "◦" * (deepest >= 2) + "▪" * (deepest >= 3) + "".join(sorted(emoji))
 
 
 def _name(name: str) -> str:

@@ -412,3 +412,15 @@ def test_newpage_breaks_the_pdf_page_and_nothing_else(html, pdf_pages):
     before = next(i for i, t in enumerate(texts) if "Before the break." in t)
     assert "After the break." not in texts[before] and "After the break." in texts[before + 1]
     assert "newpage" not in "".join(texts)
+
+
+def test_an_emoji_written_only_as_a_shortcode_gets_the_emoji_font(tmp_path):
+    """:+1: in a table is 👍 in every output: the fonts are chosen for the
+    characters printed, not only those the Markdown spells (the system
+    design primer's table of ticks)."""
+    from pipeline import source
+
+    folder = _publication(tmp_path / "pub", ["tasks"])
+    (folder / "tasks.md").write_text("# The tasks snippet\n\n| Step | Done |\n|---|---|\n| Read | :+1: |\n", "utf-8")
+    pub = source.load(folder)
+    assert "Noto Emoji" in pub.fonts.css_family("text")
