@@ -331,7 +331,7 @@ def _authors(meta: dict) -> list[dict]:
              "organisation": a.get("organisation", "")} for a in meta.get("authors") or [] if isinstance(a, dict)]
 
 
-def publication_page_data(eds: list[Edition], signed: bool = False) -> dict:
+def publication_page_data(eds: list[Edition], signed: bool = False, site_url: str | None = None) -> dict:
     """What a landing page shows, from the publication's editions on the
     site (oldest first): the latest's metadata, cover and files, every
     earlier edition with its date and its note from edition.history."""
@@ -352,7 +352,7 @@ def publication_page_data(eds: list[Edition], signed: bool = False) -> dict:
     current = edition(latest)
     current["pdf"] = {**_file_row(latest, "pdf", ""), "pages": pages}
     current["others"] = [r for r in (_file_row(latest, role, "") for role in ("epub", "html", "source")) if r]
-    return {
+    page = {
         "slug": latest.slug,
         "title": meta.get("title") or latest.manifest.get("title", latest.slug),
         "subtitle": meta.get("subtitle", ""),
@@ -368,6 +368,56 @@ def publication_page_data(eds: list[Edition], signed: bool = False) -> dict:
         "stable_pdf": f"{latest.slug}.pdf",
         "public_key_href": f"../{PUBLIC_KEY}" if signed else "",
     }
+    page["citation"] = citation_data(page, latest, f"{site_url}{latest.slug}/" if site_url else "")
+    return page
+
+
+def citation_data(page: dict, latest: Edition, base: str) -> dict:
+    """What reference managers and search engines read from a landing
+    page: Highwire Press ``citation_*`` meta tags (Google Scholar, Zotero)
+    and schema.org JSON-LD. Addresses are absolute when publish.yaml gives
+    the site's url, relative to the page otherwise."""
+    authors = page["authors"]
+    institutions = [a["organisation"] or a["affiliation"] for a in authors]
+    pdf = page["latest"]["pdf"]
+    meta = [("citation_title", page["title"])]
+    for a, inst in zip(authors, institutions):
+        meta.append(("citation_author", a["name"]))
+        if inst:
+            meta.append(("citation_author_institution", inst))
+    meta += [("citation_publication_date", page["latest"]["date"].replace("-", "/")),
+             ("citation_language", page["language"])]
+    if institutions and institutions[0]:
+        meta.append(("citation_technical_report_institution", institutions[0]))
+    if page["keywords"]:
+        meta.append(("citation_keywords", "; ".join(str(k) for k in page["keywords"])))
+    if base:
+        meta.append(("citation_pdf_url", base + pdf["href"]))
+        meta.append(("citation_abstract_html_url", base + INDEX))
+
+    def person(a, inst):
+        p = {"@type": "Person", "name": a["name"]}
+        if inst:
+            p["affiliation"] = {"@type": "Organization", "name": inst}
+        return p
+
+    encodings = [{"@type": "MediaObject", "name": f["name"], "contentUrl": base + f["href"],
+                  "encodingFormat": content_type(f["name"]).split(";")[0], "contentSize": str(f["size"]),
+                  "sha256": f["sha256"]} for f in [pdf, *page["latest"]["others"]] if f["role"] != "source"]
+    ld = {"@context": "https://schema.org", "@type": "Report", "name": page["title"],
+          **({"alternativeHeadline": page["subtitle"]} if page["subtitle"] else {}),
+          "author": [person(a, i) for a, i in zip(authors, institutions)],
+          "datePublished": page["latest"]["date"], "version": page["latest"]["version"],
+          "inLanguage": page["language"],
+          **({"description": page["description"]} if page["description"] else {}),
+          **({"keywords": [str(k) for k in page["keywords"]]} if page["keywords"] else {}),
+          **({"copyrightNotice": page["rights"]} if page["rights"] else {}),
+          **({"identifier": page["identifier"]} if page["identifier"] else {}),
+          **({"url": base + INDEX} if base else {}),
+          "encoding": encodings}
+    # inside <script>: nothing in the data may close the element
+    text = json.dumps(ld, ensure_ascii=False, indent=1, sort_keys=False).replace("</", "<\\/")
+    return {"meta": meta, "json_ld": text}
 
 
 def _entry_id(ed: Edition) -> str:
@@ -408,7 +458,7 @@ def render_pages(config: Config, pubs: dict[str, list[Edition]], design=None, si
 
     design = design or Design()
     css = design.css("tokens.css", "site.css")
-    pages = {slug: publication_page_data(eds, signed) for slug, eds in sorted(pubs.items())}
+    pages = {slug: publication_page_data(eds, signed, config.url) for slug, eds in sorted(pubs.items())}
     out = [generated(f"{slug}/{INDEX}", design.render("site/publication.html.j2", pub=page, css=css,
                                                        site_title=config.title, feed=f"../{FEED}"))
            for slug, page in pages.items()]

@@ -509,3 +509,46 @@ def test_verify_remote_names_a_flipped_byte_a_deleted_and_an_extra_file(site, re
     out = capsys.readouterr().out
     assert f"{pdf}: altered" in out and f"{epub}: missing" in out and f"{extra}: extra" in out
     assert "3 problems" in out
+
+
+# ------------------------------------------------------------ citation data
+
+def _citation(page_bytes: bytes) -> tuple[list[tuple[str, str]], dict]:
+    page = lxml_html.fromstring(page_bytes)
+    meta = [(m.get("name"), m.get("content")) for m in page.xpath("//meta[starts-with(@name, 'citation_')]")]
+    ld = json.loads(page.xpath("string(//script[@type='application/ld+json'])"))
+    return meta, ld
+
+
+def test_landing_page_carries_citation_meta_tags_and_schema_org_json_ld(site, server, released_archive):
+    meta, ld = _citation(fetch(f"{server}{SLUG}/index.html")[0])
+    assert ("citation_title", "Water Points in Three Districts") in meta
+    assert [v for k, v in meta if k == "citation_author"] == ["Ada Example", "Ben Sample"]
+    assert ("citation_publication_date", "2026/11/15") in meta and ("citation_language", "en-GB") in meta
+    assert ("citation_author_institution", "Example Institute") in meta
+    assert not [k for k, _ in meta if k == "citation_pdf_url"]  # no url in publish.yaml: no absolute address to give
+    assert ld["@context"] == "https://schema.org" and ld["@type"] == "Report"
+    assert ld["name"] == "Water Points in Three Districts" and ld["version"] == "1.2.0"
+    assert ld["datePublished"] == "2026-11-15" and ld["inLanguage"] == "en-GB"
+    assert [a["name"] for a in ld["author"]] == ["Ada Example", "Ben Sample"]
+    manifest = json.loads((released_archive / SLUG / "1.2.0" / "manifest.json").read_text("utf-8"))
+    assert ld["identifier"] == manifest["identifier"]
+    sums = {f["name"]: f["sha256"] for f in manifest["files"]}
+    assert {e["encodingFormat"] for e in ld["encoding"]} == {"application/pdf", "application/epub+zip", "text/html"}
+    for e in ld["encoding"]:
+        data = fetch(urllib.parse.urljoin(f"{server}{SLUG}/index.html", e["contentUrl"]))[0]
+        assert hashlib.sha256(data).hexdigest() == e["sha256"] == sums[e["name"]]
+        assert int(e["contentSize"]) == len(data)
+
+
+def test_with_the_site_url_the_citation_addresses_are_absolute(released_archive, tmp_path):
+    folder = tmp_path / "site"
+    config = write_config(tmp_path, folder, extra="url: https://reports.example.org/field\n")
+    assert publish(released_archive, config) == 0
+    meta, ld = _citation((folder / SLUG / "index.html").read_bytes())
+    base = "https://reports.example.org/field/sample-report/"
+    assert ("citation_pdf_url", f"{base}1.2.0/{SLUG}-1.2.0.pdf") in meta
+    assert ld["url"] == f"{base}index.html"
+    assert ld["encoding"][0]["contentUrl"] == f"{base}1.2.0/{SLUG}-1.2.0.pdf"
+    feed = (folder / "feed.xml").read_text("utf-8")
+    assert f'href="{base}1.2.0/{SLUG}-1.2.0.pdf"' in feed
