@@ -337,30 +337,34 @@ class _Finder:
     """Finds where something from the AST is written in a file's text.
 
     Pandoc's Markdown reader does not report positions, so an element is
-    found again by its text: each search continues after the previous
-    find of the same text, so the second of two equal targets gets the
-    second line."""
+    found again by its text: each search skips the places found before, so
+    the second of two equal targets gets the second line, whichever way
+    each is written (``![..](x)``, ``<img src="x">``)."""
 
     def __init__(self, text: str):
         self.text = text
         self.after: dict[str, int] = {}
+        self.taken: set[int] = set()  # where finds were made
 
     def find(self, *needles: tuple[str, str]) -> tuple[int | None, int | None]:
         """(line, column) of the first needle found; a needle is (prefix,
-        text) and the column is that of the text."""
-        for prefix, needle in needles:
-            if not needle:
-                continue
-            key = prefix + needle
-            i = self.text.find(key, self.after.get(key, 0))
-            if i < 0:
+        text) and the column is that of the text. A place found before is
+        found again only when no needle is found anywhere else."""
+        for again in (False, True):
+            for prefix, needle in needles:
+                if not needle:
+                    continue
+                key = prefix + needle
                 i = self.text.find(key)
-            if i < 0:
-                continue
-            self.after[key] = i + 1
-            i += len(prefix)
-            line_start = self.text.rfind("\n", 0, i) + 1
-            return self.text.count("\n", 0, i) + 1, i - line_start + 1
+                while not again and i >= 0 and i + len(prefix) in self.taken:
+                    i = self.text.find(key, i + 1)
+                if i < 0:
+                    continue
+                self.after[key] = i + 1
+                i += len(prefix)
+                self.taken.add(i)
+                line_start = self.text.rfind("\n", 0, i) + 1
+                return self.text.count("\n", 0, i) + 1, i - line_start + 1
         return None, None
 
     def find_in(self, chunk: str, needle: str) -> tuple[int | None, int | None]:
@@ -1209,8 +1213,8 @@ def _check_targets(root: Path, chapters: list[Chapter], ids: dict, texts: dict[P
         changed: dict[str, list] = {}  # kind -> [(line, column, what)], said once per file below
         relative = posixpath.dirname(c.source.relative_to(root).as_posix()) if c.source.is_relative_to(root) else ""
 
-        def report(message, hint, *needles, c=c, finder=finder, raw=None):
-            line, column = finder.find_in(raw, needles[0][1]) if raw else finder.find(*needles)
+        def report(message, hint, *needles, c=c, finder=finder, raw=None, at=None):
+            line, column = at or (finder.find_in(raw, needles[0][1]) if raw else finder.find(*needles))
             problems.append(Problem(c.source, message, hint, line=line, column=column))
 
         def change(kind, what, *needles, finder=finder, raw=None, changed=changed):
@@ -1268,8 +1272,9 @@ def _check_targets(root: Path, chapters: list[Chapter], ids: dict, texts: dict[P
                         assets[target] = path
                         if path not in image_verdicts:
                             image_verdicts[path] = images.problems(path, unquote(target), limits["image_megapixels"])
+                        at = finder.find(*where) if image_verdicts[path] else None  # the image's place, once
                         for message, hint in image_verdicts[path]:
-                            report(message, hint, *where)
+                            report(message, hint, at=at)
                         if no_alt:
                             # the tagged PDF needs a description of every image: the file's name stands in
                             change("alt", target, *where)

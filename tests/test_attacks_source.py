@@ -218,6 +218,7 @@ def test_svg_figures_that_could_run_or_load_anything_are_refused(tmp_path):
     with every format. Each is refused at the line that shows it, one build
     for all, never expanding an entity nor fetching a DTD."""
     lines = "".join(f"\n![Figure {name}.](figures/{name}.svg)\n" for name in SVG_ATTACKS)
+    lines += '\nThe same in raw HTML: <img src="figures/script.svg" alt="A script."> here.\n'
     pub = publication(tmp_path, lines)
     for name, (text, _) in SVG_ATTACKS.items():
         (pub / "figures" / f"{name}.svg").write_text(text, "utf-8")
@@ -226,7 +227,8 @@ def test_svg_figures_that_could_run_or_load_anything_are_refused(tmp_path):
     assert time.monotonic() - start < 30  # the laughs are never expanded
     for name, (_, phrase) in SVG_ATTACKS.items():
         refused(proc, "findings.md", line_of(pub, "findings.md", f"figures/{name}.svg"), f"'figures/{name}.svg' ", phrase)
-    assert proc.stderr.count("error:") == len(SVG_ATTACKS), proc.stderr  # one each, nothing more
+    refused(proc, "findings.md", line_of(pub, "findings.md", "<img src"), "'figures/script.svg' ", "a <script> element")
+    assert proc.stderr.count("error:") == len(SVG_ATTACKS) + 1, proc.stderr  # one each, nothing more
     assert "root:" not in proc.stderr  # /etc/passwd was never read
     assert not (tmp_path / "out").exists()
 
