@@ -392,3 +392,53 @@ def test_code_keeps_a_monospace_font_and_sets_arabic_joined(scripts_build):
     assert {"DejaVu-Sans-Mono", "Code-Noto-Sans-Arabic", "Noto-Sans-KR", "Noto-Sans-JP"} <= names, names
     page = next(p for p in pdf_pages(scripts_build.files["pdf"]) if "let hello" in p)
     assert 'let hello = "' in page
+
+
+# ------------------------------------------------- fonts by language and by character
+
+@pytest.mark.parametrize("language, text, families", [
+    ("zh-Hans", "中文", ["Noto Serif SC", "Source Serif Pro"]),
+    ("zh-Hant", "正體中文", ["Noto Serif TC", "Source Serif Pro"]),
+    ("zh-TW", "正體中文", ["Noto Serif TC", "Source Serif Pro"]),
+    ("ja", "日本語のテキスト", ["Noto Serif JP", "Source Serif Pro"]),
+    ("ko", "한국어 텍스트", ["Noto Serif KR", "Source Serif Pro"]),
+    # in English text: Hangul takes the KR fonts (for Hangul only: SC sets the Han
+    # characters, as before it), kana take the JP fonts, Han characters alone SC
+    ("en", "[한국어](x) and 简体中文", ["Source Serif Pro", "Noto Serif SC", "Noto Serif KR"]),
+    ("en", "こんにちは世界", ["Source Serif Pro", "Noto Serif JP"]),
+    ("en", "简体中文", ["Source Serif Pro", "Noto Serif SC"]),
+])
+def test_the_cjk_fonts_are_chosen_by_language_and_by_the_characters(language, text, families):
+    from pipeline import fonts
+
+    stack = fonts.stacks(language, text)
+    assert [f.name for f in stack.text] == families
+    assert not stack.missing
+    if "Noto Serif KR" in families and language == "en":
+        assert stack.characters_for(fonts.SERIF_KR, text) == "".join(sorted(set("한국어")))
+
+
+def test_a_korean_publication_is_set_in_the_korean_fonts(tmp_path):
+    """language: ko: Noto Serif KR and Noto Sans KR embedded, the furniture
+    in Korean, every Hangul syllable read back from the PDF."""
+    import shutil
+
+    from pipeline.build import build
+
+    folder = tmp_path / "ko"
+    folder.mkdir()
+    (folder / "publication.yaml").write_text(
+        "title: 한국어 시험\nauthors:\n  - name: 김민수\nlanguage: ko\nedition:\n  version: 1.0.0\n"
+        "  date: 2026-12-01\noutline:\n  parts:\n    - title: 첫째 장\n      file: one.md\n", "utf-8")
+    text = "한국어는 한글로 씁니다. 안녕하세요, 세계! 漢字도 씁니다: 大韓民國."
+    (folder / "one.md").write_text(f"# 첫째 장\n\n{text}\n\n**굵은 글씨**도 있습니다.\n", "utf-8")
+    result = build(folder, tmp_path / "dist")
+    assert result.check.ok
+    with pikepdf.open(result.files["pdf"]) as pdf:
+        assert str(pdf.Root.Lang) == "ko"
+        names = {str(f.BaseFont).split("+", 1)[1] for p in pdf.pages for f in p.Resources.get("/Font", {}).values()}
+    assert {"Noto-Serif-KR", "Noto-Sans-KR"} <= names and not any("SC" in n or "JP" in n for n in names), names
+    pdf_text = raw("".join(pdf_pages(result.files["pdf"])))
+    assert raw(text) in pdf_text and "차례" in pdf_text and "2026년12월1일" in pdf_text
+    assert raw(text) in html_raw(result.files["html"]) and raw(text) in epub_raw(result.files["epub"])
+    shutil.rmtree(tmp_path / "dist", ignore_errors=True)

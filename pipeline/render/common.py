@@ -105,8 +105,8 @@ class Design:
         keys = {k.lower(): k for k in table}
         subtags = tag.split("-")
         candidates = [tag, "-".join(subtags[:2])]
-        if subtags[0] == "zh" and not any(t in ("hant", "tw", "hk", "mo") for t in subtags[1:]):
-            candidates.append("zh-hans")
+        if subtags[0] == "zh":  # zh, zh-CN, zh-SG: Simplified; zh-TW, zh-HK, zh-MO: Traditional
+            candidates.append("zh-hant" if any(t in ("hant", "tw", "hk", "mo") for t in subtags[1:]) else "zh-hans")
         candidates.append(subtags[0])
         chosen = next((keys[c] for c in candidates if c in keys), "en")
         return {**table["en"], **table[chosen]}
