@@ -34,6 +34,8 @@ _ACTIVE = {"script": "a <script> element, which would run code",
 #: Raster images an SVG may hold inline (an <image> with a data: URL of
 #: these types draws pixels; an SVG or HTML one could hold anything).
 _INLINE_IMAGE = re.compile(r"^data:image/(png|jpeg|jpg|gif|webp)[;,]", re.I)
+#: Elements that change an attribute as the figure plays.
+_ANIMATIONS = {"set", "animate", "animatemotion", "animatetransform", "animatecolor"}
 #: Elements whose href draws an image rather than following a link.
 _IMAGE_ELEMENTS = {"image", "feimage"}
 #: The DTDs an SVG may name in its DOCTYPE (never read: the parser loads no
@@ -118,7 +120,17 @@ def svg_problems(path: Path, name: str) -> list[tuple[str, str]]:
                  "open it in an SVG editor and save it again, or save the figure as PNG")]
     if root is None:
         return [(f"the SVG image '{name}' is empty", "save the figure again, or remove the image")]
+    try:
+        _inspect(root, data, add)
+    except (ValueError, TypeError, etree.LxmlError) as exc:  # XML lxml parses but cannot walk: no figure
+        return [(f"the SVG image '{name}' cannot be read as SVG ({' '.join(str(exc).split())[:80]})",
+                 "open it in an SVG editor and save it again, or save the figure as PNG")]
+    return _messages(name, found)
 
+
+def _inspect(root, data: bytes, add) -> None:
+    """Calls ``add(kind, message, line)`` for everything in the parsed SVG
+    ``root`` that could run code or load anything."""
     tree = root.getroottree()
     info = tree.docinfo
     doctype_line = data[:max(0, data.find(b"<!DOCTYPE"))].count(b"\n") + 1
@@ -147,6 +159,16 @@ def svg_problems(path: Path, name: str) -> list[tuple[str, str]]:
             loads = _css_loads_outside(css)
             if loads:
                 add("css-style", f"a <style> that would load a file ({loads}…)", el.sourceline)
+        if local in _ANIMATIONS:  # <set attributeName="href" to="javascript:…"> changes a link as it plays
+            target = (el.get("attributeName") or "").rsplit(":", 1)[-1].strip().lower()
+            if target.startswith("on"):
+                add("on", f"an animation of the event handler {target}=, which would run code", el.sourceline)
+            elif target == "href":
+                for value in (el.get(a) for a in ("to", "from", "by", "values")):
+                    for one in (value or "").split(";"):
+                        why = _href_problem("a", one) if one.strip() else None
+                        if why:
+                            add(why[0], why[1], el.sourceline)
         for key, value in el.attrib.items():
             attr = etree.QName(key).localname.lower()
             value = value or ""
@@ -160,7 +182,6 @@ def svg_problems(path: Path, name: str) -> list[tuple[str, str]]:
                 loads = _css_loads_outside(value) if ("(" in value or "@" in value) else None
                 if loads:
                     add("css-attribute", f"the attribute {attr}= that would load a file ({loads}…)", el.sourceline)
-    return _messages(name, found)
 
 
 def _messages(name: str, found: dict[str, tuple[str, int | None]]) -> list[tuple[str, str]]:

@@ -192,6 +192,8 @@ SVG_ATTACKS = {
     "onload": (svg('<rect width="10" height="10" onload="alert(1)"/>'), "the event handler onload="),
     "javascript-link": (svg('<a xlink:href="javascript:alert(2)"><rect width="10" height="10"/></a>'), "a javascript: link"),
     "javascript-link-spelt-oddly": (svg('<a href=" JaVa\tScRiPt:alert(2)"><rect width="1" height="1"/></a>'), "a javascript: link"),
+    "animated-href": (svg('<a href="#x"><set attributeName="href" to="javascript:alert(1)"/><text>x</text></a>'),
+                      "a javascript: link"),
     "data-link": (svg('<a href="data:text/html,&lt;script&gt;alert(1)&lt;/script&gt;"><rect width="1" height="1"/></a>'),
                   "a data: URL that is not a PNG"),
     "svg-in-an-image": (svg('<image href="data:image/svg+xml;base64,PHN2Zy8+" width="1" height="1"/>'), "a data: URL"),
