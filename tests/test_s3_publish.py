@@ -225,12 +225,16 @@ def test_without_credentials_publish_says_where_they_come_from(s3, released_arch
     assert "internal error" not in proc.stderr
 
 
-def test_verify_remote_names_a_flipped_byte_a_deleted_and_an_extra_object(s3, published, released_archive, tmp_path):
+def test_verify_remote_names_a_flipped_byte_a_deleted_and_an_extra_object(s3, published, released_archive, tmp_path,
+                                                                           capsys):
     endpoint, client = s3
-    def verify(config):
-        return subprocess.run([sys.executable, "-m", "pipeline", "editions", "verify", "--archive",
-                               str(released_archive), "--config", str(config), "--remote", "store"],
-                              capture_output=True, text=True, timeout=300, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    from pipeline.cli import main
+
+    def verify(config):  # in this process: the server and the credentials in the environment are the same
+        code = main(["editions", "verify", "--archive", str(released_archive), "--config", str(config),
+                     "--remote", "store"])
+        out = capsys.readouterr()
+        return subprocess.CompletedProcess([], code, out.out, out.err)
     ok = verify(published[0])
     assert ok.returncode == 0 and "every file matches" in ok.stdout, ok.stdout + ok.stderr
     config = write_config(tmp_path, endpoint, "verify/")

@@ -476,10 +476,19 @@ def test_the_checksums_are_signed_and_minisign_verifies_them(site, released_arch
 
 
 def test_a_signing_key_with_a_password_is_refused_with_a_hint(released_archive, tmp_path, capsys):
-    key = tmp_path / "locked.key"
-    made = subprocess.run(["minisign", "-G", "-p", str(tmp_path / "locked.pub"), "-s", str(key)],
-                          input="pass\npass\n", capture_output=True, text=True)
+    """minisign's password-protected key differs from a key without one
+    in its key derivation algorithm ("Sc", scrypt, instead of none) and in
+    the secret half being encrypted; made here from one without, as
+    `minisign -G` with a password spends seconds in scrypt on purpose."""
+    made = subprocess.run(["minisign", "-G", "-W", "-p", str(tmp_path / "open.pub"), "-s", str(tmp_path / "open.key")],
+                          capture_output=True, text=True, stdin=subprocess.DEVNULL)
     assert made.returncode == 0, made.stderr
+    comment, blob = (tmp_path / "open.key").read_text().splitlines()[:2]
+    raw = bytearray(base64.b64decode(blob))
+    assert raw[2:4] == b"\0\0"
+    raw[2:4] = b"Sc"
+    key = tmp_path / "locked.key"
+    key.write_text(f"untrusted comment: minisign encrypted secret key\n{base64.b64encode(bytes(raw)).decode()}\n")
     config = write_config(tmp_path, tmp_path / "site", extra=f"signing_key: {key}\n")
     assert publish(released_archive, config) == 2
     err = capsys.readouterr().err
