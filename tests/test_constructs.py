@@ -424,3 +424,26 @@ def test_an_emoji_written_only_as_a_shortcode_gets_the_emoji_font(tmp_path):
     (folder / "tasks.md").write_text("# The tasks snippet\n\n| Step | Done |\n|---|---|\n| Read | :+1: |\n", "utf-8")
     pub = source.load(folder)
     assert "Noto Emoji" in pub.fonts.css_family("text")
+
+
+def test_the_page_of_constructs_has_no_axe_violation_and_fits_a_phone(built):
+    """Alerts, boxes, open details, check boxes, maths, emoji and notes:
+    axe-core finds nothing, and on a phone nothing is wider than the screen."""
+    import shutil
+
+    from axe_playwright_python.sync_playwright import Axe
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=shutil.which("chromium") or "/usr/bin/chromium",
+                                    args=["--no-sandbox"])
+        try:
+            for width, scheme in ((360, "light"), (1280, "dark")):
+                page = browser.new_page(viewport={"width": width, "height": 800}, color_scheme=scheme)
+                page.goto(built.files["html"].as_uri())
+                report = Axe().run(page)
+                assert [(v["id"], [n["target"] for n in v["nodes"]][:3]) for v in report.response["violations"]] == []
+                assert page.evaluate("document.documentElement.scrollWidth") <= width
+                page.close()
+        finally:
+            browser.close()
