@@ -96,6 +96,8 @@ class Destination:
     prefix: str = ""
     endpoint_url: str | None = None
     region: str | None = None
+    retention_days: int | None = None
+    retention_mode: str = "governance"
 
 
 @dataclass
@@ -157,7 +159,7 @@ def load_config(file: Path | str | None = None) -> Config:
         raise SourceError(problems)
     problems += source._schema_problems(file, doc, _schema())
     data = doc.data
-    folder_only, s3_only = ("path",), ("bucket", "prefix", "endpoint_url", "region")
+    folder_only, s3_only = ("path",), ("bucket", "prefix", "endpoint_url", "region", "retention_days", "retention_mode")
     for name, d in (data.get("destinations") or {}).items():
         if not isinstance(d, dict) or d.get("type") not in ("folder", "s3"):
             continue
@@ -179,7 +181,9 @@ def load_config(file: Path | str | None = None) -> Config:
             dests[name] = Destination(name, "folder", path if path.is_absolute() else file.parent / path)
         else:
             dests[name] = Destination(name, "s3", bucket=d["bucket"], prefix=d.get("prefix", ""),
-                                      endpoint_url=d.get("endpoint_url"), region=d.get("region"))
+                                      endpoint_url=d.get("endpoint_url"), region=d.get("region"),
+                                      retention_days=d.get("retention_days"),
+                                      retention_mode=d.get("retention_mode", "governance"))
     if not dests:
         dests[DEFAULT_DESTINATION] = Destination(DEFAULT_DESTINATION, "folder", file.parent / "site")
     default = data.get("default") or (next(iter(dests)) if len(dests) == 1 else DEFAULT_DESTINATION)

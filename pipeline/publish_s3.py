@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import datetime as dt
 import hashlib
 import json
 
@@ -58,7 +59,24 @@ class S3Site:
     def session(self, dry_run: bool = False):
         with _errors(self):
             self.client.head_bucket(Bucket=self.bucket)
+            if self.dest.retention_days:
+                self._check_object_lock()
             yield
+
+    def _check_object_lock(self) -> None:
+        from botocore.exceptions import ClientError
+
+        try:
+            conf = self.client.get_object_lock_configuration(Bucket=self.bucket).get("ObjectLockConfiguration", {})
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "ObjectLockConfigurationNotFoundError":
+                raise
+            conf = {}
+        if conf.get("ObjectLockEnabled") != "Enabled":
+            raise BuildError(f"the bucket '{self.bucket}' has no Object Lock, so retention_days "
+                             f"({self.dest.retention_days}) cannot lock the editions' files; nothing was published\n"
+                             f"  hint: Object Lock is chosen when a bucket is made: make one with it, or remove "
+                             f"retention_days from the destination '{self.dest.name}' in publish.yaml")
 
     # -------------------------------------------------------------- reading
 
@@ -132,6 +150,10 @@ class S3Site:
             args["ContentDisposition"] = f'inline; filename="{f.download}"'
         if immutable:
             args["IfNoneMatch"] = "*"  # never over a published file, even in a race
+            if self.dest.retention_days:  # the store itself refuses to delete or replace it until then
+                args["ObjectLockMode"] = self.dest.retention_mode.upper()
+                args["ObjectLockRetainUntilDate"] = (dt.datetime.now(dt.timezone.utc)
+                                                     + dt.timedelta(days=self.dest.retention_days))
         try:
             self.client.put_object(**args)
         except ClientError as exc:

@@ -252,3 +252,30 @@ def test_verify_remote_names_a_flipped_byte_a_deleted_and_an_extra_object(s3, pu
     assert f"s3://{BUCKET}/verify/{SLUG}/1.2.0/{SLUG}-1.2.0.epub: missing" in bad.stdout
     assert f"s3://{BUCKET}/verify/{SLUG}/1.2.0/notes.txt: extra" in bad.stdout
     assert "3 problems" in bad.stdout
+
+
+def test_with_object_lock_the_editions_files_are_retained_by_the_store(s3, released_archive, tmp_path):
+    import datetime as dt
+
+    endpoint, client = s3
+    client.create_bucket(Bucket="locked-reports", ObjectLockEnabledForBucket=True,
+                         CreateBucketConfiguration={"LocationConstraint": REGION})
+    config = write_config(tmp_path, endpoint, "site/", bucket="locked-reports")
+    config.write_text(config.read_text() + "    retention_days: 30\n", "utf-8")
+    proc = run_publish(released_archive, config)
+    assert proc.returncode == 0, proc.stderr
+    key = f"site/{SLUG}/1.1.0/{SLUG}-1.1.0.pdf"
+    head = client.head_object(Bucket="locked-reports", Key=key)
+    assert head["ObjectLockMode"] == "GOVERNANCE"
+    days = (head["ObjectLockRetainUntilDate"] - dt.datetime.now(dt.timezone.utc)).total_seconds() / 86400
+    assert 29 < days <= 30
+    # the store itself refuses to delete it
+    with pytest.raises(client.exceptions.ClientError, match="AccessDenied"):
+        client.delete_object(Bucket="locked-reports", Key=key, VersionId=head["VersionId"])
+    assert "ObjectLockMode" not in client.head_object(Bucket="locked-reports", Key="site/index.html")
+    # a bucket without Object Lock cannot honour retention_days: said before anything is written
+    plain = write_config(tmp_path, endpoint, "plain/")
+    plain.write_text(plain.read_text() + "    retention_days: 30\n", "utf-8")
+    refused = run_publish(released_archive, plain)
+    assert refused.returncode == 2 and "has no Object Lock" in refused.stderr
+    assert objects(client, "plain/") == {}
