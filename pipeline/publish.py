@@ -335,10 +335,12 @@ def _authors(meta: dict) -> list[dict]:
              "organisation": a.get("organisation", "")} for a in meta.get("authors") or [] if isinstance(a, dict)]
 
 
-def publication_page_data(eds: list[Edition], signed: bool = False, site_url: str | None = None) -> dict:
+def publication_page_data(eds: list[Edition], signed: set[tuple[str, str]] | None = None,
+                          site_url: str | None = None) -> dict:
     """What a landing page shows, from the publication's editions on the
     site (oldest first): the latest's metadata, cover and files, every
     earlier edition with its date and its note from edition.history."""
+    signed = signed or set()
     eds = sorted(eds, key=lambda e: version_key(e.version))
     latest = eds[-1]
     meta = archived_yaml(latest)
@@ -349,7 +351,7 @@ def publication_page_data(eds: list[Edition], signed: bool = False, site_url: st
     def edition(ed: Edition) -> dict:
         return {"version": ed.version, "date": ed.manifest["edition_date"], "released": ed.manifest.get("released", ""),
                 "note": notes.get(ed.version, ""), "sums_href": f"{ed.version}/{SUMS}",
-                "signature_href": f"{ed.version}/{SUMS}{SIGNATURE}" if signed else "",
+                "signature_href": f"{ed.version}/{SUMS}{SIGNATURE}" if (ed.slug, ed.version) in signed else "",
                 "manifest_href": f"{ed.version}/{MANIFEST}",
                 "files": [r for r in (_file_row(ed, role, "") for role in ("pdf", "epub", "html", "source")) if r]}
 
@@ -370,7 +372,7 @@ def publication_page_data(eds: list[Edition], signed: bool = False, site_url: st
         "latest": current,
         "earlier": [edition(e) for e in reversed(eds[:-1])],
         "stable_pdf": f"{latest.slug}.pdf",
-        "public_key_href": f"../{PUBLIC_KEY}" if signed else "",
+        "public_key_href": f"../{PUBLIC_KEY}" if any(slug == latest.slug for slug, _ in signed) else "",
     }
     page["citation"] = citation_data(page, latest, f"{site_url}{latest.slug}/" if site_url else "")
     return page
@@ -456,8 +458,11 @@ def feed_data(config: Config, pubs: dict[str, list[Edition]], titles: dict[str, 
             "self": f"{base}{FEED}", "home": f"{base}{INDEX}", "entries": entries}
 
 
-def render_pages(config: Config, pubs: dict[str, list[Edition]], design=None, signed: bool = False) -> list[SiteFile]:
-    """The landing pages, the index page and the feed, in that order."""
+def render_pages(config: Config, pubs: dict[str, list[Edition]], design=None,
+                 signed: set[tuple[str, str]] | None = None) -> list[SiteFile]:
+    """The landing pages, the index page and the feed, in that order;
+    ``signed``: the editions (slug, version) whose SHA256SUMS has its
+    signature on the site."""
     from pipeline.render.common import Design
 
     design = design or Design()
@@ -771,7 +776,11 @@ def publish(archive: Path | str = DEFAULT_ARCHIVE, config: Config | None = None,
         # 5. the pages and the feed, last
         if signer is not None:
             mutable.append(generated(PUBLIC_KEY, signer.public_key_file(), download=PUBLIC_KEY))
-        mutable += render_pages(config, on_site, design, signed=signer is not None)
+        signed = set()
+        if signer is not None:  # an edition published by another run, before there was a key, has no signature
+            signed = {(e.slug, e.version) for eds in on_site.values() for e in eds
+                      if e.slug in wanted or site.existing(f"{e.slug}/{e.version}/{SUMS}{SIGNATURE}") is not None}
+        mutable += render_pages(config, on_site, design, signed=signed)
         changed = []
         for f in mutable:
             if site.existing(f.key) == f.sha256:
