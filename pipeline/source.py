@@ -706,8 +706,9 @@ def load(folder: Path | str) -> Publication:
                                 line=line, column=column))
     # every character of the text has a glyph in the fonts the formats use, checked before any layout
     language = data.get("language") if isinstance(data.get("language"), str) else "en"
+    labels = _label_alerts(chapters, language)
     sources = {ypath: ypath.read_text("utf-8", errors="replace"), **texts}
-    stack = fonts.stacks(language, "".join(sources.values()) + _list_markers(chapters))
+    stack = fonts.stacks(language, "".join(sources.values()) + _list_markers(chapters) + labels)
     problems += fonts.glyph_problems(sources, stack)
     if problems:
         order = [ypath, *(path for _, path, _ in read)]
@@ -725,6 +726,38 @@ def load(folder: Path | str) -> Publication:
     for c in pub.chapters:
         _decorate(c, meta)
     return pub
+
+
+def _label_alerts(chapters: list[Chapter], language: str) -> str:
+    """An alert's label (``> [!NOTE]``, ``::: warning``; pipeline/lua/parse.lua
+    writes the English word) in the publication's language, from
+    templates/words.yaml (``alert_note``, …). Returns the labels used."""
+    used: list[str] = []
+    words = None
+
+    def visit(el):
+        nonlocal words
+        if el["t"] != "Div":
+            return
+        classes = el["c"][0][1]
+        kind = next((c[len("alert-"):] for c in classes if c.startswith("alert-")), None)
+        if "alert" not in classes or not kind or not el["c"][1] or el["c"][1][0]["t"] != "BlockQuote":
+            return
+        quote = el["c"][1][0]["c"]
+        head = quote[0]["c"] if quote and quote[0]["t"] == "Para" else []
+        if len(head) == 1 and head[0]["t"] == "Strong" and len(head[0]["c"]) == 1 and head[0]["c"][0]["t"] == "Str":
+            if words is None:
+                from pipeline.render.common import Design
+
+                words = Design().words(language)
+            label = words.get(f"alert_{kind}")
+            if isinstance(label, str) and label:
+                head[0]["c"] = [{"t": "Str", "c": label}]
+                used.append(label)
+
+    for c in chapters:
+        pandoc.walk(c.blocks, visit)
+    return "".join(used)
 
 
 def _list_markers(chapters: list[Chapter]) -> str:

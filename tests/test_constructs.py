@@ -447,3 +447,20 @@ def test_the_page_of_constructs_has_no_axe_violation_and_fits_a_phone(built):
                 page.close()
         finally:
             browser.close()
+
+
+@pytest.mark.parametrize("language, labels", [("zh-Hans", ["警告", "提示"]), ("ja", ["警告", "ヒント"]),
+                                              ("ko", ["경고", "팁"]), ("de", ["Warning", "Tip"])])
+def test_an_alert_is_labelled_in_the_publication_language(tmp_path, language, labels):
+    """The label comes from templates/words.yaml (English where a language
+    has no entry); the check holds the outputs to the labelled source."""
+    from pipeline import pandoc, source
+
+    folder = _publication(tmp_path / "pub", ["tasks"])
+    yaml_file = folder / "publication.yaml"
+    yaml_file.write_text(yaml_file.read_text("utf-8").replace("language: en", f"language: {language}"), "utf-8")
+    (folder / "tasks.md").write_text("# The tasks snippet\n\n> [!WARNING]\n> Text.\n\n::: tip\nText.\n:::\n", "utf-8")
+    found = []
+    pandoc.walk(source.load(folder).chapters[0].blocks,
+                lambda el: found.append(pandoc.stringify(el["c"])) if el["t"] == "Strong" else None)
+    assert found == labels
