@@ -88,7 +88,12 @@ def test_failed_check(dist, src, monkeypatch):
     with pytest.raises(CheckFailed) as caught:
         build_module.build(src, dist, check=True)
     assert "Maintenance" in str(caught.value)  # the check failed for the heading, not for another reason
-    assert snapshot(dist) == before
+    after = snapshot(dist)
+    failed = {k: v for k, v in after.items() if k.split("/")[1:2] == [".failed"]}
+    assert {k: v for k, v in after.items() if k not in failed} == before  # the good outputs, untouched
+    # the failed outputs are kept beside them for inspection (issue 12), the cut page among them
+    kept = dist / src.name / ".failed" / f"{src.name}.html"
+    assert kept.is_file() and b"Maintenance</h3>" not in kept.read_bytes()
 
 
 def _template_that_raises(tmp_path) -> object:
