@@ -70,8 +70,11 @@ $(MINISIGN):
 	$(SUDO) apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends minisign
 
+# One worker per core; a test file runs whole in one worker, so the builds its
+# module fixtures share are made once. TESTJOBS=1 runs the files one at a time.
+TESTJOBS ?= auto
 test: $(INSTALLED) $(CHROMIUM) $(MINISIGN) ## run the test suite (sets itself up)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(TESTJOBS) --dist loadfile
 
 release: $(INSTALLED) ## archive a checked edition of every publication in dist/editions/ (never overwrites one)
 	@for pub in $(PUBLICATIONS); do $(PY) -m pipeline release sources/$$pub --archive $(ARCHIVE) || exit $$?; done
