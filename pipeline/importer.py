@@ -1038,6 +1038,10 @@ class _Converter:
             if opening > 0 and masked[opening - 1] == "!":  # a Markdown image: copied, its path kept or mended
                 if _SCHEME.match(bare) or bare.startswith("//"):
                     alt = text[opening + 1:m.start()].strip() or "Image"
+                    if opening > 1 and masked[opening - 2] == "[":  # [![badge](img)](page): a link's text already
+                        edit(opening - 1, m.end(), alt, "image", f"online image '{bare[:50]}' inside a link: its "
+                             "alt text made the link's text, since a build never fetches anything")
+                        continue
                     edit(opening - 1, m.end(), f"[{alt} (online image)]({bare})", "image",
                          f"online image '{bare[:50]}' made a link to it: a build never fetches anything")
                     continue

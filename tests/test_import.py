@@ -455,3 +455,20 @@ def test_headings_deeper_than_the_outputs_show_are_brought_up(tmp_path):
     assert "##### F\n" in (tmp_path / "out" / "deep" / "01-a.md").read_text()
     assert "a.md:13: heading 'F' made level 5 (was 6)" in r.stdout
     source.load(tmp_path / "out" / "deep")  # the source check accepts it
+
+
+def test_an_online_badge_inside_a_link_becomes_the_links_text(tmp_path):
+    """README badges, [![Join the chat](https://badge.svg)](https://chat): a link
+    around the image must not become a link inside a link, which Markdown
+    prints as brackets (seen importing jlevy/the-art-of-command-line)."""
+    write(tmp_path, {"a.md": "# T\n\n[![Join the chat](https://example.org/b.svg)](https://chat.example.org/)\n\n"
+                             "## One\n\nText.\n"})
+    r = run("import", "a.md", "--sources", "out", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    front = (tmp_path / "out" / "t" / "front.md").read_text()
+    assert "[Join the chat](https://chat.example.org/)" in front and "b.svg" not in front
+    assert "a.md:3: online image 'https://example.org/b.svg' inside a link" in r.stdout
+    b = run("build", str(tmp_path / "out" / "t"), "--out", str(tmp_path / "dist"), "--formats", "html", cwd=tmp_path)
+    assert b.returncode == 0, b.stderr
+    page = (tmp_path / "dist" / "t" / "t.html").read_text()
+    assert 'href="https://chat.example.org/"' in page and "[Join the chat" not in page
