@@ -240,8 +240,8 @@ def script_samples() -> dict[str, tuple[list[str], list[str]]]:
             fenced = not fenced
         elif fenced:
             code.append(line)
-        elif line.strip() and out:
-            paras.append(line)
+        elif line.strip() and out and not line.startswith("[^"):
+            paras.append(re.sub(r"\[\^\w+\]", "1", line))  # the note's call, as every format prints it
     return out
 
 
@@ -272,6 +272,9 @@ def _epub_text(path) -> str:
 
 
 def test_the_scripts_publication_builds_and_checks_clean(scripts_build):
+    """Its check passes: a footnote called on the page of the emoji too
+    (PDFium counts a character outside the BMP as two, and the check read
+    every such page without leaving out the superscript footnote call)."""
     assert scripts_build.check.ok
     assert set(script_samples()) == {"Devanagari", "Bengali", "Arabic", "Thai", "Hangul", "Japanese", "Emoji"}
 
@@ -284,14 +287,15 @@ def test_each_script_reads_back_from_each_format_in_text_and_code(scripts_build,
     a lone virama and Thai's tone marks back as written). Right-to-left
     lines are the exception in the PDF (next test)."""
     path = scripts_build.files[fmt]
-    text = _flat({"pdf": lambda: "\n".join(pdf_pages(path)), "epub": lambda: _epub_text(path),
-                  "html": lambda: _html_text(path)}[fmt]())
+    # without whitespace: PDFium sets the raised footnote call on a line of its own
+    text = raw(_flat({"pdf": lambda: "\n".join(pdf_pages(path)), "epub": lambda: _epub_text(path),
+                      "html": lambda: _html_text(path)}[fmt]()))
     missing = []
     for script, (paras, code) in script_samples().items():
         for sample in paras + code:
             if fmt == "pdf" and RTL.search(sample):
                 continue
-            if _flat(sample) not in text:
+            if raw(_flat(sample)) not in text:
                 missing.append(f"{script}: {sample}")
     assert not missing, "\n".join(missing)
 
@@ -333,7 +337,8 @@ def test_the_check_finds_an_arabic_word_missing_from_the_pdf(scripts_build):
     from pipeline import source
     from pipeline.check.compare import Expected, compare_text
 
-    pages = pdf_pages(scripts_build.files["pdf"])
+    # without the emoji paragraph's footnote call, which the check's own reader leaves out
+    pages = [p.replace("👍,\r\n1\r\n", "👍,") for p in pdf_pages(scripts_build.files["pdf"])]
     exp = Expected.from_publication(source.load(SCRIPTS_FIXTURE))
     assert compare_text("pdf", exp, pages) == []
     word = "العربية"

@@ -159,10 +159,18 @@ def _page_text(page) -> tuple[str, str]:
         n = textpage.count_chars()
         text = textpage.get_text_range(0, n) if n > 0 else ""
         height = page.get_height()
-        if len(text) != n:  # characters outside the BMP: no index per char
-            body = textpage.get_text_bounded(bottom=BOTTOM_MARGIN, top=height - TOP_MARGIN)
-            folio = textpage.get_text_bounded(top=BOTTOM_MARGIN)
-            return _line_end_hyphens(body), spaced(folio)
+        # PDFium counts a character outside the BMP (an emoji, a CJK Extension B
+        # character) as two, as UTF-16 does: at[i] is the index of text[i]
+        at = list(range(len(text)))
+        if len(text) != n:
+            at, k = [], 0
+            for ch in text:
+                at.append(k)
+                k += 2 if ord(ch) > 0xFFFF else 1
+            if k != n:  # some other count: no index per character
+                body = textpage.get_text_bounded(bottom=BOTTOM_MARGIN, top=height - TOP_MARGIN)
+                folio = textpage.get_text_bounded(top=BOTTOM_MARGIN)
+                return _line_end_hyphens(body), spaced(folio)
         raw = textpage.raw
         box, font_size, origin = pdfium_c.FPDFText_GetCharBox, pdfium_c.FPDFText_GetFontSize, pdfium_c.FPDFText_GetCharOrigin
         l, r, b, t = ctypes.c_double(), ctypes.c_double(), ctypes.c_double(), ctypes.c_double()
@@ -178,7 +186,8 @@ def _page_text(page) -> tuple[str, str]:
             end = m.end()
             band = None
             for j in range(start, end):  # the line's band: from its first printed character
-                if not text[j].isspace() and box(raw, j, l, r, b, t) and not (l.value == r.value and b.value == t.value == 0):
+                if not text[j].isspace() and box(raw, at[j], l, r, b, t) \
+                        and not (l.value == r.value and b.value == t.value == 0):
                     middle = (b.value + t.value) / 2
                     band = "folio" if middle < BOTTOM_MARGIN else "head" if middle > height - TOP_MARGIN else "body"
                     break
@@ -193,14 +202,14 @@ def _page_text(page) -> tuple[str, str]:
                 if ch.isspace():
                     kept.append(ch)
                     continue
-                size = font_size(raw, j)
+                size = font_size(raw, at[j])
                 if size == 0:  # no font: a character PDFium made up
                     kept.append(ch)
                     continue
                 if prev_size and size < 0.95 * prev_size:
-                    origin(raw, prev, x, y)
+                    origin(raw, at[prev], x, y)
                     prev_y = y.value
-                    origin(raw, j, x, y)
+                    origin(raw, at[j], x, y)
                     # raised by a fraction of the size before it: a superscript; raised
                     # by a line or more, it is text of a line above (a table's next
                     # cell, set in code, after the last line of a cell that wrapped)
