@@ -49,6 +49,15 @@ MORE = """# More of each
 
 ## Every kind of alert
 
+> [!IMPORTANT]
+> - [ ] a task right under the label, as GitHub reads it
+> - [x] done
+
+```markdown
+> [!NOTE]
+> In a code block, as written.
+```
+
 > [!TIP]
 > A tip with **bold** text.
 >
@@ -392,7 +401,10 @@ def test_more_of_each_construct(html, pdf_pages):
     a box of another name, a formula in a heading (the contents, the
     bookmarks and the running head give its TeX), nested tasks."""
     labels = [_words(q.xpath("string(blockquote/p[1])")) for q in html.xpath("//main//div[contains(@class, 'alert ')]")]
-    assert labels[-3:] == ["Tip", "Caution", "Note"]
+    assert labels[-4:] == ["Important", "Tip", "Caution", "Note"]
+    important = html.xpath("//main//div[contains(@class, 'alert-important')]/blockquote")[0]
+    assert [len(ul.xpath("li//input[@type='checkbox']")) for ul in important.xpath("ul")] == [2]
+    assert "> [!NOTE]\n> In a code block, as written." in html.xpath("string(//main//pre[contains(., 'In a code')])")
     assert "alert-note" in _section(html, "boxed").get("class")
     assert html.xpath("//main//div[@class='sidebar']/p/text()") == ["A box with a name of its own."]
     heading = html.xpath("//main//h3[contains(., 'term')]")[0]

@@ -32,8 +32,30 @@ local FORMAT = 'markdown-raw_tex+emoji'
 
 local texts = pandoc.json.decode(io.read('a'), false)
 
+local ALERT_KINDS = {NOTE = true, TIP = true, IMPORTANT = true, WARNING = true, CAUTION = true}
+
+local function alert_labels_alone(text)
+  -- "> [!NOTE]" then "> - item": GitHub reads the label line on its own,
+  -- so the lines after it are blocks (a list, a code block); pandoc would
+  -- read them into the label's paragraph. An empty quote line after the
+  -- label, outside fenced code, makes pandoc read them as GitHub does.
+  if not text:find('[!', 1, true) then return text end
+  local out, fence = {}, nil
+  for line in (text .. '\n'):gmatch('(.-)\n') do
+    out[#out + 1] = line
+    local mark = line:match('^ ? ? ?(```+)') or line:match('^ ? ? ?(~~~+)')
+    if mark then
+      if not fence then fence = mark:sub(1, 1) elseif mark:sub(1, 1) == fence then fence = nil end
+    elseif not fence then
+      local prefix, kind = line:match('^([ \t]*>[> \t]*)%[!(%u+)%][ \t\r]*$')
+      if prefix and ALERT_KINDS[kind] then out[#out + 1] = (prefix:gsub('[ \t]+$', '')) end
+    end
+  end
+  return table.concat(out, '\n')
+end
+
 local function read(text)
-  return pandoc.read(text, FORMAT, nil, {})
+  return pandoc.read(alert_labels_alone(text), FORMAT, nil, {})
 end
 
 local function norm(s)
