@@ -158,6 +158,8 @@ def load_config(file: Path | str | None = None) -> Config:
     if problems:
         raise SourceError(problems)
     problems += source._schema_problems(file, doc, _schema())
+    if problems:
+        raise SourceError(problems)
     data = doc.data
     folder_only, s3_only = ("path",), ("bucket", "prefix", "endpoint_url", "region", "retention_days", "retention_mode")
     for name, d in (data.get("destinations") or {}).items():

@@ -409,6 +409,19 @@ def test_bad_publish_yaml_is_reported_with_file_and_line(released_archive, tmp_p
     assert "internal error" not in err
 
 
+@pytest.mark.parametrize("text,message", [
+    ("destinations: [site, store]\n", r"publish\.yaml:1:15: error: 'destinations' must be an object"),
+    ("- site\n", r"publish\.yaml:1: error: publish\.yaml must be a mapping"),
+    ("default: nowhere\n", r"publish\.yaml:1:10: error: 'default' names the destination 'nowhere'"),
+])
+def test_a_publish_yaml_of_the_wrong_shape_is_one_message(released_archive, tmp_path, capsys, text, message):
+    config = tmp_path / "publish.yaml"
+    config.write_text(text, "utf-8")
+    assert publish(released_archive, config) == 2
+    err = capsys.readouterr().err
+    assert re.search(message, err) and "internal error" not in err
+
+
 def test_a_credential_in_publish_yaml_is_refused_and_never_printed(released_archive, tmp_path, capsys):
     config = tmp_path / "publish.yaml"
     secret = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
