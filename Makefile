@@ -20,7 +20,7 @@ STAMPS := $(PUBLICATIONS:%=$(DIST)/%/check.json)
 TEMPLATES := $(shell find templates -type f 2>/dev/null)
 CODE := $(shell find pipeline -type f \( -name '*.py' -o -name '*.json' -o -name '*.lua' \) 2>/dev/null)
 
-.PHONY: all help test check release publish clean bench preview watch
+.PHONY: all help test check release publish clean bench preview watch realdocs
 .DEFAULT_GOAL := all
 
 all: $(STAMPS) ## build and check every publication under sources/ (only what changed)
@@ -75,6 +75,9 @@ $(MINISIGN):
 TESTJOBS ?= auto
 test: $(INSTALLED) $(CHROMIUM) $(MINISIGN) ## run the test suite (sets itself up)
 	$(PY) -m pytest -q -n $(TESTJOBS) --dist loadfile
+
+realdocs: $(INSTALLED) ## build and check all six real documents of ../shared/realdocs (initial, adapted, imported; ~20 min)
+	REALDOCS=all $(PY) -m pytest -q -rA tests/test_realdocs.py
 
 release: $(INSTALLED) ## archive a checked edition of every publication in dist/editions/ (never overwrites one)
 	@for pub in $(PUBLICATIONS); do $(PY) -m pipeline release sources/$$pub --archive $(ARCHIVE) || exit $$?; done

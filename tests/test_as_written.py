@@ -47,7 +47,7 @@ def test_builds_and_checks_clean_with_one_warning_per_change(built):
     assert all(w.severity == "warning" and "warning: " in str(w) and w.hint for w in said)
     warnings = _warnings(result)
     assert warnings == {
-        "links.md:3": "3 links to files outside the publication shown as text (first: CONTRIBUTING.md)",
+        "links.md:3": "5 links to files outside the publication shown as text (first: CONTRIBUTING.md)",
         "links.md:7": "tags of elements HTML does not have were dropped, their content kept: <Listing>",
         "images.md:4": "1 image has no description, so the file name stands in (figures/working-share.png)",
         "images.md:11": "remote image 'https://example.org/chart.png' shown as a link to it: a build never fetches "
@@ -65,6 +65,7 @@ def test_links_outside_the_publication_are_text_and_links_inside_still_work(buil
     result, _ = built
     html = result.files["html"].read_text("utf-8")
     assert "CONTRIBUTING.md" not in html and "LICENSE" not in html and "solutions/" not in html
+    assert "README" not in html
     para = re.search(r"<p>Read .*?</p>", html, re.S).group(0)
     assert " ".join(re.sub(r"<[^>]+>", "", para).split()) == (
         "Read the contributing guide, the solution and the licence; the next part is part of the publication.")
@@ -137,7 +138,9 @@ def test_links_base_makes_them_web_links(tmp_path):
     pandoc.walk(pub.chapters[0].blocks, lambda el: targets.append(el["c"][2][0]) if el["t"] == "Link" else None)
     assert targets == ["https://github.com/owner/repo/blob/main/docs/CONTRIBUTING.md",
                        "https://github.com/owner/repo/blob/main/docs/solutions/system_design/pastebin/README.md#design",
-                       "https://github.com/owner/repo/blob/main/LICENSE", "#images-and-headings"]
+                       "https://github.com/owner/repo/blob/main/LICENSE", "#images-and-headings",
+                       "https://github.com/owner/repo/blob/main/docs/README.md",
+                       "https://github.com/owner/repo/blob/main/docs/README-ar.md"]
     assert "made web links under https://github.com/owner/repo/blob/main/docs (first: CONTRIBUTING.md)" in str(
         pub.warnings[0])
 
@@ -165,6 +168,17 @@ def test_a_link_to_a_missing_section_is_still_an_error(tmp_path):
     assert [p.message for p in caught.value.problems] == [
         "link to 'images.md#nowhere', but images.md has no section with the id 'nowhere'"]
     assert len(caught.value.warnings) == 7  # told with the error, so that a fix does not bring surprises
+
+
+def test_bidirectional_marks_are_not_looked_for_in_the_pdf(built):
+    """U+200E and U+200F (a README's list of translations has them) order
+    the text and are drawn by no format: the check passes without them."""
+    from readback import pdf_text
+
+    result, _ = built
+    assert "\u200e" in (AS_WRITTEN / "links.md").read_text("utf-8")
+    assert "Read it in English or in" in pdf_text(result.files["pdf"])
+    assert result.check.ok
 
 
 def test_a_table_column_pandoc_made_narrow_keeps_its_words_whole_in_the_pdf(built):

@@ -102,7 +102,11 @@ _QUOTES = str.maketrans({
 # of a PDF line cannot be told apart: hyphens are left out of every
 # comparison of running text; so are PDFium's marks for a hyphen at a line
 # end (U+FFFE, U+0002), should one reach a comparison.
-_INVISIBLE = "\u00ad\u200b\u200c\u200d\u2060\ufeff"
+# The bidirectional marks and controls (LRM, RLM, ALM, embeddings,
+# overrides, isolates) are invisible too: they order the text, no format
+# draws them, and a PDF has no character for them.
+_INVISIBLE = ("\u00ad\u200b\u200c\u200d\u2060\ufeff"
+              "\u200e\u200f\u061c\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 _STRICT_DROP = re.compile(r"[\s\-\u2010\u2011\ufffe\u0002" + _INVISIBLE + r"]+")
 _SPACES = re.compile(r"\s+")
 
