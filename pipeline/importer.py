@@ -667,7 +667,9 @@ _INCLUDE = re.compile(r"\{\{#(include|rustdoc_include|playground|playpen)\s+([^}
 _INLINE_LINK = re.compile(r"\]\((<[^>\n]*>|[^()\s]*(?:\([^()\s]*\)[^()\s]*)*)((?:\s+(?:\"[^\"]*\"|'[^']*'))?\s*)\)")
 _REF_DEF = re.compile(r"^( {0,3}\[((?:[^\]\\]|\\.)+)\]:[ \t]*)(<[^>\n]*>|\S+)(.*)$", re.M)
 #: a reference link's use: [text][label], [label][] or [label] (group 1 the text, 2 the label)
-_REF_USE = re.compile(r"(?<![\]\\!])\[((?:[^\[\]\n]|\[[^\[\]\n]*\])+)\](?:\[([^\[\]\n]*)\])?(?![(:\[])")
+#: a reference link's use: [text][label], [label][] or [label]; its text may
+#: run over a line break, as a paragraph's lines do (not over a blank line)
+_REF_USE = re.compile(r"(?<![\]\\!])\[((?:[^\[\]\n]|\n(?![ \t]*\n)|\[[^\[\]\n]*\])+)\](?:\[([^\[\]\n]*)\])?(?![(:\[])")
 _HTML_ANCHOR = re.compile(r"<a\s+(?:id|name)\s*=\s*[\"']([^\"']+)[\"']\s*>\s*</a>", re.I)
 _HTML_LINK = re.compile(r"<a\s+[^>]*?href\s*=\s*(\"[^\"]*\"|'[^']*'|[^\s>]+)[^>]*>(.*?)</a>", re.I | re.S)
 #: a <Listing> tag on a line of its own, also inside a block quote or a list item

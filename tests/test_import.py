@@ -240,7 +240,7 @@ BOOK = {
 [Thanks](thanks.md)
 """,
     "src/foreword.md": "# Foreword\n\nWhy this book. See [Installing](ch01-01.html#on-linux).\n",
-    "src/ch01.md": "# Getting going\n\nFirst steps.\n",
+    "src/ch01.md": "# Getting going\n\nFirst steps; see the [Rust\nReference][ref].\n\n[ref]: ../reference/macros.html\n",
     "src/ch01-01.md": "# Installing\n\n## On Linux\n\nRun the installer.\n\n"
                       "<figure>\n\n<img src=\"img/fig.svg\" alt=\"A long description\" />\n\n"
                       "<figcaption>Figure 1-1: The installer</figcaption>\n\n</figure>\n",
@@ -311,6 +311,8 @@ def test_an_mdbook_in_its_summarys_order(book):
     assert "# Getting going" in part1 and "\n## Installing\n" in part1 and "\n### On Linux\n" in part1
     assert "![Figure 1-1: The installer](img/fig.svg)" in part1 and "<figure>" not in part1
     assert "[Installing](#on-linux)" in (f / "foreword.md").read_text()
+    # a reference link to a page outside the book, its text over a line break: text, with no dangling [ref]
+    assert "First steps; see the Rust\nReference.\n" in part1 and "[ref]" not in part1
 
 
 def test_mdbook_includes_are_resolved_inside_the_book(book):
