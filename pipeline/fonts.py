@@ -229,6 +229,18 @@ class Stacks:
             return ""
         return f':root {{ --font-text: {self.css_family("text")}; --font-display: {self.css_family("display")}; }}\n'
 
+    def html_code_css(self) -> str:
+        """Code on the HTML page: the reader's monospace font, then the
+        families the page carries for the characters it may lack; before it
+        those of the scripts a monospace font may have but not join (the
+        page's subsets of them have those scripts' letters only)."""
+        if self.is_default():
+            return ""
+        first = [f for f in self.display if f.name in CODE_FIRST]
+        code = ", ".join([f'"{f.name}"' for f in first] + ["monospace"]
+                         + [f'"{f.name}"' for f in self.display if f is not SANS and f not in first])
+        return f"pre, code, kbd, samp {{ font-family: {code}; }}\n"
+
 
 def _choose(base: tuple[Family, ...], candidates: tuple[Family, ...], codepoints: set[int]):
     chosen = list(base)

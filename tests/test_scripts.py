@@ -447,3 +447,28 @@ def test_a_korean_publication_is_set_in_the_korean_fonts(tmp_path):
     assert raw(text) in pdf_text and "차례" in pdf_text and "2026년12월1일" in pdf_text
     assert raw(text) in html_raw(result.files["html"]) and raw(text) in epub_raw(result.files["epub"])
     shutil.rmtree(tmp_path / "dist", ignore_errors=True)
+
+
+def test_the_html_page_carries_what_each_script_needs_to_be_shaped(scripts_build):
+    """The page's subsets of the script fonts keep their layout tables (or
+    Arabic is drawn unjoined, Devanagari conjuncts apart), the letters a
+    browser decomposes a character into (Thai ำ is drawn as ํ and า) and
+    the dotted circle; code falls back to the page's fonts, Arabic first
+    (a monospace font may have its letters without joining them)."""
+    import base64
+    import io
+
+    from fontTools.ttLib import TTFont
+
+    page = scripts_build.files["html"].read_text("utf-8")
+    faces = dict(re.findall(r'font-family: "(Noto [^"]+)";\s*src: url\("data:font/woff;base64,([^"]+)"\)', page))
+    for family in ("Noto Sans Arabic", "Noto Sans Devanagari", "Noto Sans Bengali", "Noto Sans Thai"):
+        font = TTFont(io.BytesIO(base64.b64decode(faces[family])))
+        assert {"GSUB", "GPOS"} <= set(font.keys()), family
+        assert 0x25CC in font.getBestCmap(), family
+    thai = TTFont(io.BytesIO(base64.b64decode(faces["Noto Sans Thai"]))).getBestCmap()
+    assert {0x0E33, 0x0E4D, 0x0E32} <= set(thai)
+    cjk = TTFont(io.BytesIO(base64.b64decode(faces["Noto Serif JP"])))
+    assert "GSUB" not in cjk, "the CJK subsets stay small"
+    code = re.search(r"pre, code, kbd, samp \{ font-family: ([^;]+);", page)
+    assert code and code[1].startswith('"Noto Sans Arabic", monospace, ') and '"Noto Sans Devanagari"' in code[1]

@@ -20,7 +20,7 @@ def render(pub: Publication, body: Body, design: Design) -> bytes:
     context = dict(pub=pub, meta=pub.meta, toc=toc_tree(pub.chapters, max_level=3), chapters=chapters,
                    built=build_time(pub))
     stacks = pub.fonts
-    css = design.css(*STYLESHEETS, *script_sheets(pub)) + "\n" + (stacks.tokens() if stacks else "") + style_tokens(pub)
+    css = design.css(*STYLESHEETS, *script_sheets(pub)) + "\n" + (stacks.tokens() + stacks.html_code_css() if stacks else "") + style_tokens(pub)
     # the fonts are subset to the characters of the page they are part of
     text = design.render("html/page.html.j2", css=css, **context)
     fonts = [{"family": f.family, "weight": f.weight, "style": f.style, "uri": data_uri(f.filename, f.data),

@@ -82,10 +82,27 @@ def web_fonts(text: str, stacks: "fonts.Stacks | None" = None) -> list[WebFont]:
         used = stacks.characters_for(family, characters)
         if not used:
             continue
+        if family not in fonts.CJK_FAMILIES:
+            used = _with_parts(used, family)
         for face in family.faces:
+            # the scripts that are shaped (Arabic joins, Devanagari and Thai reorder
+            # and stack) keep the font's layout tables; the CJK fonts need none
             out.append(WebFont(family.name, face.weight, face.style, _woff_name(face.file),
-                               _subset_hb(family.path(face), used)))
+                               _subset_hb(family.path(face), used, family not in fonts.CJK_FAMILIES)))
     return out
+
+
+def _with_parts(characters: str, family) -> str:
+    """``characters`` and the characters each decomposes into that the
+    family has: a browser draws Thai SARA AM (ำ) as NIKHAHIT and SARA AA."""
+    import unicodedata
+
+    out = set(characters)
+    for ch in characters:
+        for part in unicodedata.decomposition(ch).split():
+            if not part.startswith("<") and family.covers(int(part, 16)):
+                out.add(chr(int(part, 16)))
+    return "".join(sorted(out))
 
 
 def _woff_name(file: str) -> str:
@@ -93,10 +110,13 @@ def _woff_name(file: str) -> str:
 
 
 @lru_cache(maxsize=64)
-def _subset_hb(path: Path, characters: str) -> bytes:
+def _subset_hb(path: Path, characters: str, layout: bool = False) -> bytes:
     """A fallback family (pipeline.fonts) subset by HarfBuzz and wrapped as
     WOFF: fontTools takes 10 s or more to subset a CJK font, and Brotli
-    (WOFF2) 2 s more to compress it; HarfBuzz takes 20 ms and zlib 50."""
+    (WOFF2) 2 s more to compress it; HarfBuzz takes 20 ms and zlib 50.
+    With ``layout``, the glyphs the font's substitutions reach and its
+    layout tables (GSUB, GPOS, GDEF) are kept: without them Arabic is
+    drawn unjoined and a Devanagari conjunct or a Thai vowel as tofu."""
     import uharfbuzz as hb
     from fontTools.ttLib import TTFont
 
@@ -105,8 +125,15 @@ def _subset_hb(path: Path, characters: str) -> bytes:
     for ch in characters:
         wanted.unicode_set.add(ord(ch))
     wanted.flags = hb.SubsetFlags.DESUBROUTINIZE | hb.SubsetFlags.NO_HINTING | hb.SubsetFlags.NOTDEF_OUTLINE
-    for tag in ("GSUB", "GPOS", "GDEF"):  # as for the project's own faces: no layout features
-        wanted.sets(hb.SubsetInputSets.DROP_TABLE_TAG).add(int.from_bytes(tag.encode("ascii"), "big"))
+    if layout:  # every feature: the browser applies the ones the script needs
+        features = wanted.sets(hb.SubsetInputSets.LAYOUT_FEATURE_TAG)
+        features.clear()
+        features.invert()
+        # the dotted circle a browser draws under a mark that has no letter to sit on
+        wanted.unicode_set.add(0x25CC)
+    else:  # as for the project's own faces: no layout features
+        for tag in ("GSUB", "GPOS", "GDEF"):
+            wanted.sets(hb.SubsetInputSets.DROP_TABLE_TAG).add(int.from_bytes(tag.encode("ascii"), "big"))
     data = hb.subset(face, wanted).blob.data
     font = TTFont(io.BytesIO(data), recalcBBoxes=False, recalcTimestamp=False, lazy=True)
     font.flavor = "woff"
