@@ -28,6 +28,8 @@ import json
 
 from pipeline.errors import BuildError
 
+LATEST = "latest"
+
 #: what the object's metadata calls its SHA-256 (x-amz-meta-sha256)
 META_SHA256 = "sha256"
 
@@ -117,9 +119,11 @@ class S3Site:
     def read(self, key: str) -> bytes:
         return self.client.get_object(Bucket=self.bucket, Key=self.prefix + key)["Body"].read()
 
-    def list_keys(self) -> set[str]:
+    def list_keys(self, under: str = "") -> set[str]:
+        """Every object's key under the prefix (and ``under`` in it)."""
         out = set()
-        for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=self.prefix):
+        for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket,
+                                                                          Prefix=self.prefix + under):
             for obj in page.get("Contents", []):
                 out.add(obj["Key"][len(self.prefix):])
         return out
@@ -182,23 +186,21 @@ class S3Site:
             self.put(f)
 
     def set_latest(self, slug: str, version: str, files: list) -> bool:
-        """``<slug>/latest/``: the newest edition's files, copied; what an
-        older latest held besides is removed afterwards."""
-        manifest = next(f for f in files if f.key.endswith("/manifest.json"))
-        if self.existing(f"{slug}/latest/manifest.json") == manifest.sha256:
-            return False
+        """``<slug>/latest/``: the newest edition's files, copied (its
+        manifest last); then what an older latest held besides is removed.
+        False when it already was exactly that: a publish stopped between
+        the copies and the removal leaves the removal to the next."""
+        wanted = {f.key.rsplit("/", 1)[-1]: f for f in files}
+        base = f"{slug}/{LATEST}/"
         with _errors(self):
-            names = set()
-            for f in sorted(files, key=lambda f: f.key.endswith("/manifest.json")):
-                name = f.key.rsplit("/", 1)[-1]
-                names.add(name)
-                self._put(f, key=f"{slug}/latest/{name}", immutable=False)
-            stale = []
-            for page in self.client.get_paginator("list_objects_v2").paginate(
-                    Bucket=self.bucket, Prefix=f"{self.prefix}{slug}/latest/"):
-                for obj in page.get("Contents", []):
-                    if obj["Key"].rsplit("/", 1)[-1] not in names:
-                        stale.append({"Key": obj["Key"]})
+            listed = {k[len(base):] for k in self.list_keys(base)}
+            manifest = wanted["manifest.json"]
+            if listed == set(wanted) and self.existing(base + "manifest.json") == manifest.sha256:
+                return False
+            for name, f in sorted(wanted.items(), key=lambda kv: kv[0] == "manifest.json"):
+                if name not in listed or self.existing(base + name) != f.sha256:
+                    self._put(f, key=base + name, immutable=False)
+            stale = [{"Key": self.prefix + base + name} for name in sorted(listed - set(wanted))]
             for i in range(0, len(stale), 1000):
                 self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": stale[i:i + 1000], "Quiet": True})
         return True

@@ -10,6 +10,7 @@ import base64
 import hashlib
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -279,3 +280,57 @@ def test_with_object_lock_the_editions_files_are_retained_by_the_store(s3, relea
     refused = run_publish(released_archive, plain)
     assert refused.returncode == 2 and "has no Object Lock" in refused.stderr
     assert objects(client, "plain/") == {}
+
+
+def _broken_links(client, prefix: str) -> list[str]:
+    """Every link of the pages and the feed in the bucket that leads to no
+    object, and every edition whose manifest is there without all its files."""
+    import posixpath
+    import re
+
+    keys = set(objects(client, prefix))
+    broken = []
+    for page in [k for k in keys if k.endswith((".html", "feed.xml")) and "/latest/" not in k
+                 and k.count("/") <= prefix.count("/") + 1]:
+        text = client.get_object(Bucket=BUCKET, Key=page)["Body"].read().decode("utf-8")
+        for href in re.findall(r'(?:href|src)="([^"]+)"', text):
+            if href.startswith(("data:", "#", "http:", "https:")):
+                continue
+            target = posixpath.normpath(posixpath.join(posixpath.dirname(page), href.split("#")[0]))
+            if target not in keys:
+                broken.append(f"{page} -> {href}")
+    for key in keys:
+        if key.endswith("/manifest.json") and "/latest/" not in key:
+            m = json.loads(client.get_object(Bucket=BUCKET, Key=key)["Body"].read())
+            folder = key.rsplit("/", 1)[0]
+            broken += [f"{folder}/{f['name']} missing" for f in m["files"] if f"{folder}/{f['name']}" not in keys]
+    return broken
+
+
+def test_a_killed_publish_of_a_new_edition_leaves_no_broken_link_and_the_next_completes_it(s3, published,
+                                                                                            released_archive, tmp_path):
+    """The site holds edition 1.1.0; publishing 1.2.0 is killed at several
+    moments: the pages never link to an object that is not there, and an
+    edition's manifest is never there without its files."""
+    import signal
+
+    endpoint, client = s3
+    older = tmp_path / "archive"
+    shutil.copytree(released_archive, older)
+    shutil.rmtree(older / SLUG / "1.2.0")
+    ledger = older / "ledger.sha256"
+    ledger.write_text("".join(l + "\n" for l in ledger.read_text().splitlines() if "/1.2.0/" not in l))
+    config = write_config(tmp_path, endpoint, "killed/")
+    assert run_publish(older, config).returncode == 0
+    cmd = [sys.executable, "-m", "pipeline", "publish", "--archive", str(released_archive), "--config", str(config)]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    for delay in (0.6, 1.0, 1.4, 1.8):
+        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(delay)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        assert _broken_links(client, "killed/") == [], delay
+    assert subprocess.run(cmd, env=env, capture_output=True, timeout=300).returncode == 0
+    assert _broken_links(client, "killed/") == []
+    done = {k.removeprefix("killed/") for k in objects(client, "killed/")}
+    assert done == {k.removeprefix("site/") for k in objects(client, "site/")}
