@@ -472,3 +472,13 @@ def test_the_html_page_carries_what_each_script_needs_to_be_shaped(scripts_build
     assert "GSUB" not in cjk, "the CJK subsets stay small"
     code = re.search(r"pre, code, kbd, samp \{ font-family: ([^;]+);", page)
     assert code and code[1].startswith('"Noto Sans Arabic", monospace, ') and '"Noto Sans Devanagari"' in code[1]
+
+
+def test_the_html_and_epub_keep_a_dash_off_the_start_of_a_line_too(zh_build):
+    """Chromium's line-break: strict still broke before —— on a phone: the
+    page and the EPUB get the PDF's word joiners (linebreak.py)."""
+    html = zh_build.files["html"].read_text("utf-8")
+    with zipfile.ZipFile(zh_build.files["epub"]) as z:
+        epub = "".join(z.read(n).decode("utf-8") for n in z.namelist() if n.endswith(".xhtml"))
+    for text in (html, epub):
+        assert "建议\u2060——第一" in text and "建议——" not in text

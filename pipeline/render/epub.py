@@ -11,6 +11,7 @@ from pathlib import PurePosixPath
 
 from pipeline.model import Publication
 from pipeline.render.common import Body, Design, build_time, media_type, script_sheets, serialise, style_tokens
+from pipeline.render.linebreak import strict_breaks
 from pipeline.render.outline import toc_tree
 
 STYLESHEETS = ("tokens.css", "epub.css")
@@ -43,6 +44,7 @@ def render(pub: Publication, body: Body, design: Design) -> bytes:
     where: dict[str, str] = {}  # heading id -> document href
     for n, c in enumerate(pub.chapters, 1):
         el = body.chapter(c.id)
+        strict_breaks(el)  # no line starts with —— or …… either (linebreak)
         for img in el.iter("img"):
             if img.get("src") in images:
                 img.set("src", "../" + images[img.get("src")])

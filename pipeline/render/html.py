@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pipeline.model import Publication
 from pipeline.render.common import Body, Design, build_time, data_uri, script_sheets, scroll_boxes, serialise, style_tokens
+from pipeline.render.linebreak import strict_breaks
 from pipeline.render.outline import toc_tree
 from pipeline.render.webfonts import web_fonts
 
@@ -16,6 +17,7 @@ def render(pub: Publication, body: Body, design: Design) -> bytes:
         el = body.chapter(c.id)
         body.embed_images(el)
         scroll_boxes(el)
+        strict_breaks(el)  # no line starts with —— or …… either (linebreak)
         chapters.append((c, serialise(el)))
     context = dict(pub=pub, meta=pub.meta, toc=toc_tree(pub.chapters, max_level=3), chapters=chapters,
                    built=build_time(pub))

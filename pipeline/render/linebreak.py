@@ -7,9 +7,10 @@ after a dash, or a middle dot (·), and so on. A WORD JOINER (U+2060,
 invisible, no width) before each character a line must not start with
 forbids those breaks. Only text with CJK characters in it is touched (the
 flagship's English is not), and never code. The checks ignore the joiners
-(pipeline.check.extracted drops invisible characters); the EPUB and HTML
-leave line breaking to the reader's browser (``line-break: strict`` in
-their stylesheets).
+(pipeline.check.extracted drops invisible characters). The EPUB and HTML
+ask the reader's browser for ``line-break: strict`` (their stylesheets) and
+get the joiners too: Chromium's strict breaking still started a line with
+—— on a phone.
 """
 
 from __future__ import annotations
