@@ -97,6 +97,13 @@ Maths in a note.[^m] And in a table:
 
 1. [x] numbered task
 
+## A definition of two paragraphs
+
+Apple
+:   A fruit.
+
+    With a second paragraph.
+
 ## Nested details
 
 <details>
@@ -476,3 +483,8 @@ def test_an_alert_is_labelled_in_the_publication_language(tmp_path, language, la
     pandoc.walk(source.load(folder).chapters[0].blocks,
                 lambda el: found.append(pandoc.stringify(el["c"])) if el["t"] == "Strong" else None)
     assert found == labels
+
+
+def test_a_definition_of_two_paragraphs_keeps_them_apart(html, pdf_pages):
+    dd = html.xpath("//main//dt[.='Apple']/following-sibling::dd[1]")[0]
+    assert [_words(p.text_content()) for p in dd.xpath("p")] == ["A fruit.", "With a second paragraph."]

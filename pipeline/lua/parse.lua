@@ -249,6 +249,23 @@ local function page_break(para)
   end
 end
 
+local function definitions_in_paragraphs(dl)
+  -- a definition of several blocks ("Term", ":   A.", a blank line, "    B.")
+  -- that pandoc reads as tight keeps its first lines as Plain, which every
+  -- format runs into the next paragraph: each becomes a paragraph
+  local changed = false
+  for _, item in ipairs(dl.content) do
+    for _, blocks in ipairs(item[2]) do
+      if #blocks > 1 then
+        for j, b in ipairs(blocks) do
+          if b.t == 'Plain' then blocks[j] = pandoc.Para(b.content); changed = true end
+        end
+      end
+    end
+  end
+  if changed then return dl end
+end
+
 local function clean_raw(doc)
   doc = doc:walk({
     Inlines = raw_inlines,
@@ -259,7 +276,8 @@ local function clean_raw(doc)
       if raw ~= el.text then el.text = raw; return el end
     end,
   })
-  return doc:walk({ BlockQuote = alert, Div = boxed, Para = page_break }):walk({ Blocks = carry_anchors })
+  return doc:walk({ BlockQuote = alert, Div = boxed, Para = page_break, DefinitionList = definitions_in_paragraphs })
+    :walk({ Blocks = carry_anchors })
 end
 
 -- ------------------------------------------------------- headings out of the outline
