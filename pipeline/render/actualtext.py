@@ -61,9 +61,11 @@ _EDITS = (
      "    _pipeline_bold(stream, textbox, None, 0)\n"),
 )
 
-#: Scripts whose glyphs stand for different text in different places (a
-#: Devanagari consonant alone and in a cluster). A Latin glyph that does so
-#: (the hyphen for U+002D and U+2010) keeps WeasyPrint's one text.
+#: The scripts that are shaped: Hebrew to Mongolian (Arabic, the Indic
+#: scripts, Thai, Lao, Tibetan, Myanmar, Khmer …) and their extensions. Only
+#: runs of text in them are looked at cluster by cluster; others (Latin,
+#: Greek, Cyrillic, CJK) keep WeasyPrint's one text per glyph, even a glyph
+#: that stands for two characters (the hyphen for U+002D and U+2010).
 _COMPLEX = re.compile("[\u0590-\u1cff\ua800-\uabff\ufb1d-\ufdff\ufe70-\ufefc\U00011000-\U0001bfff]")
 _EMPTY = 0x0FFFFFFF        # PANGO_GLYPH_EMPTY
 _UNKNOWN = 0x10000000      # PANGO_GLYPH_UNKNOWN_FLAG
@@ -134,8 +136,10 @@ def _spans(glyph_item, textbox, font, in_span: bool = False) -> dict[int, tuple[
     record another."""
     glyphs = glyph_item.glyphs
     offset = glyph_item.item.offset
-    provisional = font.__dict__.setdefault("_pipeline_provisional", set())
     utf8 = textbox.pango_layout.text.encode()
+    if not _COMPLEX.search(utf8[offset:offset + glyph_item.item.length].decode()):
+        return {}  # Latin, Greek, Cyrillic, CJK: one glyph per character, WeasyPrint's own text
+    provisional = font.__dict__.setdefault("_pipeline_provisional", set())
     spans: dict[int, tuple[int, str]] = {}
     for i, j, t1, t2 in _groups(glyph_item, textbox.style["font_size"]):
         text = utf8[offset + t1:offset + t2].decode()
