@@ -466,6 +466,8 @@ def test_the_html_page_carries_what_each_script_needs_to_be_shaped(scripts_build
         font = TTFont(io.BytesIO(base64.b64decode(faces[family])))
         assert {"GSUB", "GPOS"} <= set(font.keys()), family
         assert 0x25CC in font.getBestCmap(), family
+    # the quote before a lone virama in code: set in one font with the mark
+    assert ord("'") in TTFont(io.BytesIO(base64.b64decode(faces["Noto Sans Devanagari"]))).getBestCmap()
     thai = TTFont(io.BytesIO(base64.b64decode(faces["Noto Sans Thai"]))).getBestCmap()
     assert {0x0E33, 0x0E4D, 0x0E32} <= set(thai)
     cjk = TTFont(io.BytesIO(base64.b64decode(faces["Noto Serif JP"])))

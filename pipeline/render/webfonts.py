@@ -83,7 +83,7 @@ def web_fonts(text: str, stacks: "fonts.Stacks | None" = None) -> list[WebFont]:
         if not used:
             continue
         if family not in fonts.CJK_FAMILIES:
-            used = _with_parts(used, family)
+            used = _with_parts(used, family, characters)
         for face in family.faces:
             # the scripts that are shaped (Arabic joins, Devanagari and Thai reorder
             # and stack) keep the font's layout tables; the CJK fonts need none
@@ -92,12 +92,16 @@ def web_fonts(text: str, stacks: "fonts.Stacks | None" = None) -> list[WebFont]:
     return out
 
 
-def _with_parts(characters: str, family) -> str:
+def _with_parts(characters: str, family, page: str) -> str:
     """``characters`` and the characters each decomposes into that the
-    family has: a browser draws Thai SARA AM (ำ) as NIKHAHIT and SARA AA."""
+    family has (a browser draws Thai SARA AM, ำ, as NIKHAHIT and SARA AA),
+    and the ASCII punctuation of the ``page`` the family has: a browser sets
+    a mark and the character before it in one font, and a lone Devanagari
+    virama quoted in code ('्') was tofu."""
+    import string
     import unicodedata
 
-    out = set(characters)
+    out = set(characters) | {c for c in set(page) & set(string.punctuation) if family.covers(ord(c))}
     for ch in characters:
         for part in unicodedata.decomposition(ch).split():
             if not part.startswith("<") and family.covers(int(part, 16)):
