@@ -51,13 +51,34 @@ from pipeline.source import MAX_HEADING_LEVEL
 MARKDOWN_SUFFIXES = (".md", ".markdown", ".mdown", ".mkd")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".svg", ".webp")
 #: Titles of top-level sections that are front or back matter when a single
-#: file is split (compared case-blind, without punctuation).
-FRONT_TITLES = {"preface", "foreword", "prologue", "dedication", "about this book", "acknowledgements",
-                "acknowledgments"}
-BACK_TITLES = {"afterword", "epilogue", "credits", "acknowledgements", "acknowledgments", "contact",
-               "contact info", "contact information", "license", "licence", "copyright", "about the author",
-               "about the authors", "colophon", "references", "bibliography", "glossary", "index",
-               "further reading"}
+#: file is split (compared case-blind, without punctuation), in English and in
+#: the languages a translated document is most often in: a README translated
+#: into Japanese ends with ライセンス where the English one has License, and
+#: both are back matter.
+FRONT_TITLES = {
+    "preface", "foreword", "prologue", "dedication", "about this book", "acknowledgements", "acknowledgments",
+    "前言", "序言", "序", "まえがき", "はじめに", "序文", "머리말", "서문", "предисловие", "передмова",
+    "πρόλογος", "vorwort", "préface", "avantpropos", "prefacio", "prólogo", "prefácio", "prefazione",
+    "przedmowa", "předmluva",
+}
+BACK_TITLES = {
+    "afterword", "epilogue", "credits", "acknowledgements", "acknowledgments", "contact", "contact info",
+    "contact information", "license", "licence", "copyright", "about the author", "about the authors",
+    "colophon", "references", "bibliography", "glossary", "index", "further reading",
+    # Chinese (Simplified, Traditional), Japanese, Korean
+    "授权条款", "授權條款", "许可证", "許可證", "许可协议", "授權", "版权", "版權", "版权声明", "版權聲明",
+    "致谢", "致謝", "参考文献", "參考文獻", "术语表", "術語表", "索引", "后记", "後記", "关于作者", "關於作者",
+    "ライセンス", "著作権", "謝辞", "あとがき", "用語集", "著者について",
+    "라이선스", "라이센스", "저작권", "감사의 글", "참고 문헌", "참고문헌", "용어집", "색인", "저자 소개",
+    # Russian, Ukrainian, Greek
+    "лицензия", "ліцензія", "благодарности", "подяки", "литература", "список литературы", "глоссарий",
+    "об авторе", "про автора", "άδεια χρήσης", "άδεια", "ευχαριστίες", "βιβλιογραφία", "γλωσσάριο",
+    # German, French, Spanish, Portuguese, Italian, Polish, Czech
+    "lizenz", "danksagung", "literatur", "glossar", "licence", "remerciements", "bibliographie",
+    "glossaire", "licencia", "agradecimientos", "bibliografía", "glosario", "licença", "agradecimentos",
+    "bibliografia", "glossário", "licenza", "ringraziamenti", "glossario", "licencja", "podziękowania",
+    "licence", "poděkování",
+}
 #: File names (stems, lower case) that come first in a folder of chapters.
 FIRST_NAMES = ("readme", "index", "preface", "foreword", "introduction", "intro")
 #: More than this many changes of one kind are summarised (``--verbose`` lists them all).
@@ -601,7 +622,7 @@ def _assign_matter(units: list[Unit], keep_front: bool = False) -> None:
     """Leading sections named like front matter are front matter, trailing
     ones named like back matter back matter; the rest stay parts."""
     def name(u):
-        return re.sub(r"[^\w ]", "", u.title.lower()).strip()
+        return re.sub(r"[^\w ]", "", unicodedata.normalize("NFC", u.title).lower()).strip()
 
     i = 0
     while i < len(units) and (units[i].kind == "front" or name(units[i]) in FRONT_TITLES):
@@ -619,6 +640,11 @@ def _assign_matter(units: list[Unit], keep_front: bool = False) -> None:
 
 def _fold(text: str) -> str:
     return " ".join(re.sub(r"[^\w ]", " ", unicodedata.normalize("NFKC", text).casefold()).split())
+
+
+def _cut(text: str, n: int) -> str:
+    """``text`` for a message: at most ``n`` characters, a cut one ending in …"""
+    return text if len(text) <= n else text[:n - 1] + "…"
 
 
 def _line(text: str, offset: int) -> int:
@@ -793,7 +819,7 @@ class _Converter:
                     h.new_level = level
                     previous = level
                     if level != h.level + p.shift and level != h.level:
-                        self.note(p, h.start, "heading", f"heading '{_plain_md(h.raw)[:50]}' made level {level} "
+                        self.note(p, h.start, "heading", f"heading '{_cut(_plain_md(h.raw), 50)}' made level {level} "
                                   f"(was {h.level}{f', {h.level + p.shift} after the move' if p.shift else ''}): "
                                   f"no level may be skipped, a part has one level-1 heading, "
                                   f"and {MAX_HEADING_LEVEL} is the deepest")
@@ -996,7 +1022,7 @@ class _Converter:
                 figures.append(self._image_md(p, cap_text, target, a, m.start(), figure=captioned))
             edit(m.start(), m.end(), "\n\n".join(figures), "image",
                  f"<{m.group(1).lower()}> with {len(imgs)} <img> made {'a Markdown figure' if len(imgs) == 1 else 'Markdown figures'}"
-                 + (f" captioned '{caption[:40]}'" if caption else ""))
+                 + (f" captioned '{_cut(caption, 40)}'" if caption else ""))
             taken.append((m.start(), m.end()))
         for m in _HTML_IMG.finditer(masked):
             if any(a <= m.start() < b for a, b in taken):
@@ -1010,7 +1036,7 @@ class _Converter:
             line_end = text.find("\n", m.end())
             alone = not text[line_start:m.start()].strip() and not text[m.end():line_end if line_end >= 0 else None].strip()
             new = self._image_md(p, alt, target, a, m.start(), inline=not alone)
-            edit(m.start(), m.end(), new, "image", f"<img src=\"{a.get('src', '')[:50]}\"> made a Markdown image")
+            edit(m.start(), m.end(), new, "image", f"<img src=\"{_cut(a.get('src', ''), 50)}\"> made a Markdown image")
         for m in _HTML_ANCHOR.finditer(masked):
             if (id(p), m.start()) in self.absorbed:
                 a, b = m.start(), m.end()
@@ -1041,15 +1067,15 @@ class _Converter:
                 if _SCHEME.match(bare) or bare.startswith("//"):
                     alt = text[opening + 1:m.start()].strip() or "Image"
                     if opening > 1 and masked[opening - 2] == "[":  # [![badge](img)](page): a link's text already
-                        edit(opening - 1, m.end(), alt, "image", f"online image '{bare[:50]}' inside a link: its "
+                        edit(opening - 1, m.end(), alt, "image", f"online image '{_cut(bare, 50)}' inside a link: its "
                              "alt text made the link's text, since a build never fetches anything")
                         continue
                     edit(opening - 1, m.end(), f"[{alt} (online image)]({bare})", "image",
-                         f"online image '{bare[:50]}' made a link to it: a build never fetches anything")
+                         f"online image '{_cut(bare, 50)}' made a link to it: a build never fetches anything")
                     continue
                 new = self._image_target(p, _url_path(bare), m.start()) if bare else None
                 if new is not None and new != bare:
-                    edit(m.start(1), m.end(1), _md_url(new), "copy", f"image '{bare[:60]}' copied to {new}")
+                    edit(m.start(1), m.end(1), _md_url(new), "copy", f"image '{_cut(bare, 60)}' copied to {new}")
                 continue
             self._link(p, masked, m, bare, edit)
         own = set()
@@ -1080,7 +1106,7 @@ class _Converter:
             for m in _REF_USE.finditer(masked):
                 label = _label(m.group(2) or m.group(1))
                 if label in dead and not masked[m.end():m.end() + 1] == ":":
-                    edit(m.start(), m.end(), m.group(1), "link", f"reference link [{m.group(1)[:40]}] to a file that is "
+                    edit(m.start(), m.end(), m.group(1), "link", f"reference link [{_cut(m.group(1), 40)}] to a file that is "
                          "not part of the publication made plain text")
         return _apply(text, edits)
 
@@ -1088,13 +1114,13 @@ class _Converter:
         if h.dropped:
             end = h.setext_end if h.setext_end >= 0 else h.end
             end = end + 1 if p.text[end:end + 1] == "\n" else end
-            edit(h.start, end, "", "heading", f"heading '{_plain_md(h.raw)[:50]}' left out: it is the publication's "
+            edit(h.start, end, "", "heading", f"heading '{_cut(_plain_md(h.raw), 50)}' left out: it is the publication's "
                  "title, which publication.yaml holds and the cover prints")
             return
         if h.quoted:
             # a heading inside a block quote is not part of the outline: bold text
             edit(h.marker_end, h.end, f"**{h.raw.strip()}**", "heading",
-                 f"heading '{_plain_md(h.raw)[:50]}' inside a block quote made bold text: "
+                 f"heading '{_cut(_plain_md(h.raw), 50)}' inside a block quote made bold text: "
                  "the outline has no headings inside quotes")
             return
         marks = "#" * h.new_level
@@ -1106,7 +1132,7 @@ class _Converter:
         if h.new_level != h.level:
             edit(h.start, h.marker_end, marks + " ")
         if h.write_id:
-            edit(h.end, h.end, id_attr, "id", f"heading '{h.plain[:50]}' given the id '{h.final}': "
+            edit(h.end, h.end, id_attr, "id", f"heading '{_cut(h.plain, 50)}' given the id '{h.final}': "
                  "another heading of the publication has the same title")
 
     def _include(self, p: Piece, m, edit):
@@ -1136,7 +1162,7 @@ class _Converter:
                       "left as written")
             return
         body = "\n".join(l for l in picked if not re.search(r"\bANCHOR(_END)?:\s*\w", l))
-        edit(m.start(), m.end(), body, "include", f"{shown[:70]} replaced by the {len(picked)} lines it names")
+        edit(m.start(), m.end(), body, "include", f"{_cut(shown, 70)} replaced by the {len(picked)} lines it names")
 
     def _listings(self, p: Piece, masked: str, edit):
         """mdBook's <Listing number= file-name= caption=> (the trpl
@@ -1165,7 +1191,7 @@ class _Converter:
         if not src:
             return None
         if _SCHEME.match(src) or src.startswith("//"):
-            self.problems.add(p.file, f"image '{src[:80]}' is not a local file: a build never fetches anything",
+            self.problems.add(p.file, f"image '{_cut(src, 80)}' is not a local file: a build never fetches anything",
                               "download the image beside the document, point the image at it, then import again",
                               line=line)
             return None
@@ -1213,10 +1239,10 @@ class _Converter:
                 return
             edit(start, start + 1, "")
             edit(m.start(), m.end(), "", "link",
-                 f"link to '{target[:60]}' (not part of the publication) made plain text")
+                 f"link to '{_cut(target, 60)}' (not part of the publication) made plain text")
             return
         a = m.start(1)
-        edit(a, m.end(1), new, "link", f"link to '{target[:60]}' now points at '{new}'")
+        edit(a, m.end(1), new, "link", f"link to '{_cut(target, 60)}' now points at '{new}'")
 
     def _refdef(self, p: Piece, m, edit) -> bool:
         """Rewrite a reference definition's target; True when it leads out of
@@ -1226,17 +1252,17 @@ class _Converter:
         if not _SCHEME.match(bare) and _url_path(bare).lower().endswith(IMAGE_SUFFIXES):
             new = self._image_target(p, _url_path(bare), m.start())
             if new is not None and new != bare:
-                edit(m.start(3), m.end(3), _md_url(new), "copy", f"image '{bare[:60]}' copied to {new}")
+                edit(m.start(3), m.end(3), _md_url(new), "copy", f"image '{_cut(bare, 60)}' copied to {new}")
             return False
         new = self._resolve(p, bare, m.start())
         if new is None or new == bare:
             return False
         if new == "":
             end = m.end() + 1 if p.text[m.end():m.end() + 1] == "\n" else m.end()
-            edit(m.start(), end, "", "link", f"reference [{m.group(2)[:30]}] to '{bare[:50]}' (not part of the "
+            edit(m.start(), end, "", "link", f"reference [{_cut(m.group(2), 30)}] to '{_cut(bare, 50)}' (not part of the "
                  "publication) removed; the text that used it stays")
             return True
-        edit(m.start(3), m.end(3), new, "link", f"reference [{m.group(2)[:30]}] to '{bare[:50]}' now points at '{new}'")
+        edit(m.start(3), m.end(3), new, "link", f"reference [{_cut(m.group(2), 30)}] to '{_cut(bare, 50)}' now points at '{new}'")
         return False
 
     def _refdef_text(self, p: Piece, line: str) -> str | None:
@@ -1273,7 +1299,7 @@ class _Converter:
                 if cand in aliases:
                     return f"#{aliases[cand]}"
             if offset is not None:
-                self.note(p, offset, "warning", f"link to '{target[:60]}': no heading or anchor '{frag}' there; "
+                self.note(p, offset, "warning", f"link to '{_cut(target, 60)}': no heading or anchor '{frag}' there; "
                           "it now points at the start of that file")
         first = self.first_id.get(file)
         if first is None:

@@ -474,3 +474,19 @@ def test_an_online_badge_inside_a_link_becomes_the_links_text(tmp_path):
     assert b.returncode == 0, b.stderr
     page = (tmp_path / "dist" / "t" / "t.html").read_text()
     assert 'href="https://chat.example.org/"' in page and "[Join the chat" not in page
+
+
+@pytest.mark.parametrize("title", ["ライセンス", "Лицензия", "Άδεια χρήσης", "授權條款", "Lizenz"])
+def test_back_matter_is_recognised_in_the_documents_language(title, tmp_path):
+    """The translations of jlevy/the-art-of-command-line end with their
+    licence under a translated heading: English 'License' became back matter,
+    Japanese 'ライセンス' a numbered part 12. Also: a long URL in a message is
+    cut with '…', not in the middle of its last word ('88x31.pn')."""
+    url = "https://i.creativecommons.org/l/by-sa/4.0/88x31.png?long=query"
+    write(tmp_path, {"a.md": f"# T\n\n## One\n\nText.\n\n## {title}\n\n[![CC]({url})](https://cc.example.org/)\n"})
+    r = run("import", "a.md", "--slug", "t", "--sources", "out", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    meta = yaml.safe_load((tmp_path / "out" / "t" / "publication.yaml").read_text("utf-8"))
+    assert [p["title"] for p in meta["outline"]["parts"]] == ["One"]
+    assert len(meta["back"]) == 1
+    assert f"online image '{url[:49]}…' inside a link" in r.stdout
