@@ -1437,6 +1437,16 @@ _SCRIPTS = [("CJK UNIFIED", "zh"), ("HIRAGANA", "ja"), ("KATAKANA", "ja"), ("HAN
             ("DEVANAGARI", "hi")]
 
 
+#: Common characters written differently in Simplified and Traditional Chinese
+#: (each Simplified one, then its Traditional form): which of the two a Chinese
+#: text uses picks zh (Simplified) or zh-Hant, and with it the fonts (SC or TC)
+#: and the furniture words.
+_SIMPLIFIED_TRADITIONAL = ("这這们們个個为為说說时時会會来來对對发發过過还還没沒国國学學开開关關经經进進种種实實现現"
+                           "与與长長问問应應么麼样樣动動将將认認无無从從两兩产產东東间間让讓处處当當机機电電书書"
+                           "见見写寫数數话話题題网網统統际際历歷边邊亲親务務类類传傳体體记記档檔资資讯訊设設计計"
+                           "执執读讀译譯语語请請该該简簡单單码碼录錄络絡")
+
+
 def _guess_language(text: str, notes: list[str]) -> str:
     """The language from the script most of the letters are in (outside code);
     Latin script (or too little text) gives the default, en."""
@@ -1455,6 +1465,11 @@ def _guess_language(text: str, notes: list[str]) -> str:
     if "ja" in counts and counts["ja"] * 20 > counts.get("zh", 0):
         counts["ja"] += counts.pop("zh", 0)
     best = max(counts.items(), key=lambda kv: kv[1], default=(None, 0))
+    if best[0] == "zh":
+        simplified = sum(text.count(c) for c in _SIMPLIFIED_TRADITIONAL[0::2])
+        traditional = sum(text.count(c) for c in _SIMPLIFIED_TRADITIONAL[1::2])
+        if traditional > simplified:
+            best = ("zh-Hant", best[1])
     if best[0] and letters and best[1] * 3 > letters:
         notes.append(f"language '{best[0]}' guessed from the script of most of the text; correct it in "
                      "publication.yaml if it is wrong")

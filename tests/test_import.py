@@ -417,6 +417,17 @@ def test_non_latin_text_gets_its_language(tmp_path):
     assert yaml.safe_load((tmp_path / "out" / "jiaocheng" / "publication.yaml").read_text())["language"] == "zh"
 
 
+def test_traditional_chinese_text_gets_zh_hant(tmp_path):
+    """The Traditional Chinese translation of the-art-of-command-line was
+    guessed 'zh', so it was set in the Simplified Chinese fonts (SC) with
+    Simplified furniture words (目录 for 目錄)."""
+    write(tmp_path, {"a.md": "# 教程\n\n## 第一章\n\n這是一個繁體中文的教程，說明如何開始使用命令列。\n"})
+    r = run("import", "a.md", "--slug", "jiaocheng", "--sources", "out", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert yaml.safe_load((tmp_path / "out" / "jiaocheng" / "publication.yaml").read_text())["language"] == "zh-Hant"
+    assert "language 'zh-Hant' guessed" in r.stdout
+
+
 # ------------------------------------------------------------ the README
 
 def test_the_readmes_example_works_as_written(tmp_path):
