@@ -484,3 +484,46 @@ def test_the_html_and_epub_keep_a_dash_off_the_start_of_a_line_too(zh_build):
         epub = "".join(z.read(n).decode("utf-8") for n in z.namelist() if n.endswith(".xhtml"))
     for text in (html, epub):
         assert "建议\u2060——第一" in text and "建议——" not in text
+
+
+def test_no_stretched_gaps_in_chinese_lines(zh_build):
+    """WeasyPrint justifies by widening spaces: a Chinese line with one
+    Latin word in it (用Python 3.12编写) got a gap of a dozen points. In the
+    running text (Noto Serif SC; tables and the contents are set in the sans
+    serif, in columns) no gap between two characters of a line is wider
+    than an em."""
+    import ctypes
+
+    import pypdfium2 as pdfium
+    import pypdfium2.raw as pdfium_c
+
+    def font(textpage, i):
+        buffer = ctypes.create_string_buffer(128)
+        pdfium_c.FPDFText_GetFontInfo(textpage.raw, i, buffer, 128, None)
+        return buffer.value.decode("latin-1")
+
+    pdf = pdfium.PdfDocument(str(zh_build.files["pdf"]))
+    wide, lines = [], 0
+    try:
+        for n in range(len(pdf)):
+            page = pdf[n].get_textpage()
+            text = page.get_text_range()
+            if len(text) != page.count_chars():
+                continue  # a character outside the BMP on the page: no index per character
+            prev = None
+            for i, ch in enumerate(text):
+                if ch.isspace() or ch in "\u2060\ufffe":
+                    continue
+                if not font(page, i).endswith("Noto-Serif-SC"):
+                    prev = None  # code, a table, the contents: measured apart
+                    continue
+                left, bottom, right, top = page.get_charbox(i)
+                if prev and abs(prev[1] - bottom) < 2 and left > prev[2]:
+                    lines += text[prev[3]:i].count(" ") > 0
+                    if left - prev[2] > max(10.5, 1.2 * (top - bottom)):
+                        wide.append(f"page {n + 1}: {round(left - prev[2], 1)} pt before {text[i:i + 12]!r}")
+                prev = (left, bottom, right, i)
+    finally:
+        pdf.close()
+    assert lines, "the fixture has running text with a space between Latin words"
+    assert not wide, "\n".join(wide)

@@ -245,7 +245,10 @@ def is_pdf_a(variant: str | None) -> bool:
 
 
 def html_for_pdf(pub: Publication, body: Body, design: Design, variant: str | None = None) -> str:
-    sheets = STYLESHEETS + (PDF_A_STYLESHEETS if is_pdf_a(variant) else ())
+    from pipeline.fonts import cjk_language
+
+    sheets = STYLESHEETS + (PDF_A_STYLESHEETS if is_pdf_a(variant) else ()) \
+        + (("cjk-pdf.css",) if cjk_language(pub.meta.language) else ())
     css = (design.render("css/fonts.css.j2", faces=font_faces(pub)) + design.css(*sheets) + "\n"
            + font_stacks(pub).tokens() + font_stacks(pub).code_css() + style_tokens(pub))
     return design.render(
