@@ -8,6 +8,7 @@ same site::
     index.html                          every publication
     feed.xml                            Atom: one entry per edition
     <slug>/index.html                   the publication's landing page
+    <slug>/CITATION.cff                 how to cite it (the latest edition), Citation File Format 1.2.0
     <slug>/<slug>.pdf                   the latest edition's PDF, at a stable address
     <slug>/latest/                      the latest edition's files
     <slug>/<version>/<files>            each edition: its files, manifest.json, SHA256SUMS
@@ -55,6 +56,7 @@ SUMS = "SHA256SUMS"
 SIGNATURE = ".minisig"
 PUBLIC_KEY = "minisign.pub"
 FEED = "feed.xml"
+CITATION = "CITATION.cff"
 INDEX = "index.html"
 LATEST = "latest"
 _TEMP = ".publish-"
@@ -80,7 +82,7 @@ CONTENT_TYPES = {
 
 def content_type(key: str) -> str:
     name = key.rsplit("/", 1)[-1]
-    if name == SUMS:
+    if name in (SUMS, CITATION):  # CITATION.cff is YAML; as text a browser shows it instead of saving it
         return "text/plain; charset=utf-8"
     return CONTENT_TYPES.get(Path(name).suffix, "application/octet-stream")
 
@@ -377,6 +379,8 @@ def publication_page_data(eds: list[Edition], signed: set[tuple[str, str]] | Non
         "public_key_href": f"../{PUBLIC_KEY}" if any(slug == latest.slug for slug, _ in signed) else "",
     }
     page["citation"] = citation_data(page, latest, f"{site_url}{latest.slug}/" if site_url else "")
+    page["cff"] = cff_text(page, f"{site_url}{latest.slug}/" if site_url else "")
+    page["cff_href"] = CITATION
     return page
 
 
@@ -428,6 +432,79 @@ def citation_data(page: dict, latest: Edition, base: str) -> dict:
     return {"meta": meta, "json_ld": text}
 
 
+#: Licences a ``rights`` statement may name, as their SPDX identifiers (the
+#: only form CITATION.cff's ``license`` takes): a statement that is one of
+#: these, written with spaces or hyphens (``CC BY 4.0``), becomes ``license``.
+_SPDX_LICENCES = ("CC-BY-4.0", "CC-BY-SA-4.0", "CC-BY-NC-4.0", "CC-BY-NC-SA-4.0", "CC-BY-ND-4.0", "CC-BY-NC-ND-4.0",
+                  "CC-BY-3.0", "CC-BY-SA-3.0", "CC0-1.0", "ODC-By-1.0", "OGL-UK-3.0", "MIT", "Apache-2.0")
+
+
+def spdx_licence(rights: str) -> str | None:
+    """The SPDX identifier a rights statement is, or None (a statement such
+    as "© 2026 Example Institute" names no licence)."""
+    norm = "-".join(str(rights or "").replace("-", " ").split()).casefold()
+    return next((spdx for spdx in _SPDX_LICENCES if spdx.casefold() == norm), None)
+
+
+def cff_text(page: dict, base: str) -> str:
+    """CITATION.cff (Citation File Format 1.2.0) for the latest edition.
+    The format's root ``type`` is only ``software`` or ``dataset``: the root
+    describes the published files (a dataset), and ``preferred-citation``,
+    which citation tools use in its place, is the report itself. Authors
+    are written with ``name``: publication.yaml gives a name as printed,
+    and splitting it into given and family names would be a guess (wrong
+    for "Kang Bingjian"); the first author's organisation is the report's
+    ``institution``.
+    Deterministic: the same page data gives the same bytes."""
+    import yaml
+
+    latest = page["latest"]
+    # CFF's entity form (``name``, which takes no affiliation): the format's
+    # person form has only given and family names
+    authors = [{"name": a["name"]} for a in page["authors"]]
+    title = page["title"] + (f": {page['subtitle']}" if page["subtitle"] else "")
+    common = {"title": title, "authors": authors}
+    if page["description"]:
+        common["abstract"] = " ".join(str(page["description"]).split())
+    if page["keywords"]:
+        common["keywords"] = [str(k) for k in page["keywords"]]
+    licence = spdx_licence(page["rights"])
+    if licence:
+        common["license"] = licence
+    common["version"] = str(latest["version"])
+    common["date-released"] = str(latest["date"])
+    identifiers = []
+    if base:
+        common["url"] = base
+        identifiers.append({"type": "url", "value": base + latest["pdf"]["href"],
+                            "description": f"The PDF of edition {latest['version']}"})
+    if page["identifier"]:
+        identifiers.append({"type": "other", "value": str(page["identifier"]),
+                            "description": "The publication's identifier"})
+    if identifiers:
+        common["identifiers"] = identifiers
+    doc = {"cff-version": "1.2.0",
+           "message": "If you cite this report, please cite it using these metadata.",
+           "type": "dataset", **common}
+    preferred = {"type": "report", **common}
+    preferred.pop("date-released")
+    preferred["date-published"] = str(latest["date"])
+    preferred["year"] = int(str(latest["date"])[:4])
+    institutions = [a["organisation"] or a["affiliation"] for a in page["authors"]]
+    if institutions and institutions[0]:
+        preferred["institution"] = {"name": institutions[0]}
+    language = str(page["language"]).split("-")[0].lower()
+    if 2 <= len(language) <= 3 and language.isascii() and language.isalpha():
+        preferred["languages"] = [language]
+    doc["preferred-citation"] = preferred
+    class _Dumper(yaml.SafeDumper):  # the same lists twice, written out twice: no &anchors for a reader to follow
+        def ignore_aliases(self, data):
+            return True
+
+    text = yaml.dump(doc, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=100, default_flow_style=False)
+    return "# Written by `pipeline publish`: https://citation-file-format.github.io\n" + text
+
+
 def _entry_id(ed: Edition) -> str:
     return "urn:uuid:" + str(uuid.uuid5(uuid.NAMESPACE_URL, f"{ed.manifest.get('identifier') or ed.slug}#{ed.version}"))
 
@@ -462,7 +539,8 @@ def feed_data(config: Config, pubs: dict[str, list[Edition]], titles: dict[str, 
 
 def render_pages(config: Config, pubs: dict[str, list[Edition]], design=None,
                  signed: set[tuple[str, str]] | None = None) -> list[SiteFile]:
-    """The landing pages, the index page and the feed, in that order;
+    """Each publication's CITATION.cff, the landing pages (which link to
+    it), the index page and the feed, in that order;
     ``signed``: the editions (slug, version) whose SHA256SUMS has its
     signature on the site."""
     from pipeline.render.common import Design
@@ -470,9 +548,10 @@ def render_pages(config: Config, pubs: dict[str, list[Edition]], design=None,
     design = design or Design()
     css = design.css("tokens.css", "site.css")
     pages = {slug: publication_page_data(eds, signed, config.url) for slug, eds in sorted(pubs.items())}
-    out = [generated(f"{slug}/{INDEX}", design.render("site/publication.html.j2", pub=page, css=css,
-                                                       site_title=config.title, feed=f"../{FEED}"))
-           for slug, page in pages.items()]
+    out = [generated(f"{slug}/{CITATION}", page["cff"], download=CITATION) for slug, page in pages.items()]
+    out += [generated(f"{slug}/{INDEX}", design.render("site/publication.html.j2", pub=page, css=css,
+                                                        site_title=config.title, feed=f"../{FEED}"))
+            for slug, page in pages.items()]
     out.append(generated(INDEX, design.render("site/index.html.j2", publications=list(pages.values()), css=css,
                                               site_title=config.title, feed=FEED)))
     out.append(generated(FEED, design.render("site/feed.xml.j2", feed=feed_data(config, pubs, pages))))

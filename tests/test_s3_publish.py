@@ -135,9 +135,12 @@ def test_every_object_has_its_bytes_type_name_cache_lifetime_and_checksum(s3, pu
             assert obj["ChecksumSHA256"] == base64.b64encode(bytes.fromhex(digest)).decode()
             assert obj["Metadata"]["sha256"] == digest
     for key, kind in (("site/index.html", "text/html; charset=utf-8"), ("site/feed.xml", "application/atom+xml; charset=utf-8"),
-                      (f"site/{SLUG}/index.html", "text/html; charset=utf-8"), (f"site/{SLUG}/{SLUG}.pdf", "application/pdf")):
+                      (f"site/{SLUG}/index.html", "text/html; charset=utf-8"), (f"site/{SLUG}/{SLUG}.pdf", "application/pdf"),
+                      (f"site/{SLUG}/CITATION.cff", "text/plain; charset=utf-8")):
         head = client.head_object(Bucket=BUCKET, Key=key)
         assert head["ContentType"] == kind and head["CacheControl"] == "public, max-age=300", key
+    cff = client.head_object(Bucket=BUCKET, Key=f"site/{SLUG}/CITATION.cff")
+    assert cff["ContentDisposition"] == 'inline; filename="CITATION.cff"'
     stable = client.get_object(Bucket=BUCKET, Key=f"site/{SLUG}/{SLUG}.pdf")
     assert stable["Body"].read() == (released_archive / SLUG / "1.2.0" / f"{SLUG}-1.2.0.pdf").read_bytes()
     assert stable["ContentDisposition"] == f'inline; filename="{SLUG}-1.2.0.pdf"'
@@ -173,8 +176,8 @@ def test_a_reader_gets_the_site_over_http(s3, published, released_archive):
 def test_the_output_says_what_was_uploaded_and_read_back(published):
     out = published[1].stdout
     assert f"{SLUG}/1.1.0/{SLUG}-1.1.0.pdf: uploaded" in out
-    assert "published 2 edition(s) to store: 14 file(s) uploaded, 0 already there, 4 page(s) written" in out
-    assert "18 read back, each with the SHA-256 meant" in out
+    assert "published 2 edition(s) to store: 14 file(s) uploaded, 0 already there, 5 page(s) written" in out
+    assert "19 read back, each with the SHA-256 meant" in out
     assert f"s3://{BUCKET}/site/{SLUG}/{SLUG}.pdf" in out
 
 
@@ -183,7 +186,7 @@ def test_publishing_again_writes_nothing(s3, published, released_archive):
     before = objects(client, "site/")
     proc = run_publish(released_archive, published[0])
     assert proc.returncode == 0, proc.stderr
-    assert "0 file(s) uploaded, 14 already there, 0 page(s) written, 4 unchanged" in proc.stdout
+    assert "0 file(s) uploaded, 14 already there, 0 page(s) written, 5 unchanged" in proc.stdout
     assert objects(client, "site/") == before
 
 

@@ -283,7 +283,7 @@ def test_publishing_again_changes_nothing(site, released_archive, capsys):
     before = tree(folder)
     assert publish(released_archive, config) == 0
     out = capsys.readouterr().out
-    assert "0 file(s) uploaded, 14 already there, 0 page(s) written, 4 unchanged" in out
+    assert "0 file(s) uploaded, 14 already there, 0 page(s) written, 5 unchanged" in out
     assert tree(folder) == before
 
 
@@ -322,8 +322,8 @@ def test_only_released_editions_are_published(released_archive, tmp_path, capsys
     assert "field-notes has no released edition" in capsys.readouterr().err
     assert not folder.exists()
     assert publish(released_archive, config, str(FIXTURE)) == 0
-    assert sorted(p.name for p in (folder / SLUG).iterdir()) == ["1.1.0", "1.2.0", "index.html", "latest",
-                                                                  f"{SLUG}.pdf"]
+    assert sorted(p.name for p in (folder / SLUG).iterdir()) == ["1.1.0", "1.2.0", "CITATION.cff", "index.html",
+                                                                  "latest", f"{SLUG}.pdf"]
 
 
 # ------------------------------------------------------------ stopped publishes
@@ -576,3 +576,75 @@ def test_with_the_site_url_the_citation_addresses_are_absolute(released_archive,
     assert ld["encoding"][0]["contentUrl"] == f"{base}1.2.0/{SLUG}-1.2.0.pdf"
     feed = (folder / "feed.xml").read_text("utf-8")
     assert f'href="{base}1.2.0/{SLUG}-1.2.0.pdf"' in feed
+
+
+# ------------------------------------------------------------ CITATION.cff
+
+CFF_SCHEMA = ROOT / "tests" / "fixtures" / "cff" / "schema-1.2.0.json"
+
+
+def cff_problems(text: str) -> list[str]:
+    """What the official Citation File Format 1.2.0 schema (tests/fixtures/cff/)
+    finds wrong with a CITATION.cff, read as YAML 1.2 would read it: every
+    scalar a string unless it is a plain int (the schema's note to
+    implementers: dates are strings)."""
+    import jsonschema
+    import yaml
+
+    data = yaml.safe_load(text)
+    validator = jsonschema.Draft7Validator(json.loads(CFF_SCHEMA.read_text("utf-8")),
+                                           format_checker=jsonschema.Draft7Validator.FORMAT_CHECKER)
+    return [f"{'/'.join(map(str, e.absolute_path)) or '(root)'}: {e.message}" for e in validator.iter_errors(data)]
+
+
+def test_every_citation_cff_on_the_site_is_valid_citation_file_format(site, server, released_archive, tmp_path):
+    import yaml
+
+    folder = site[0]
+    found = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("CITATION.cff"))
+    assert found == [f"{SLUG}/CITATION.cff"]
+    data, headers = fetch(f"{server}{SLUG}/CITATION.cff")
+    assert cff_problems(data.decode("utf-8")) == []
+    cff = yaml.safe_load(data)
+    assert cff["cff-version"] == "1.2.0" and cff["type"] == "dataset"
+    assert cff["title"] == "Water Points in Three Districts: A survey of rural water supply"
+    assert cff["authors"] == [{"name": "Ada Example"}, {"name": "Ben Sample"}]
+    assert cff["version"] == "1.2.0" and cff["date-released"] == "2026-11-15"  # the latest edition, as a string
+    assert cff["abstract"] == "A short survey report used by the pipeline's tests."
+    assert cff["license"] == "CC-BY-4.0"  # rights: CC BY 4.0
+    assert "url" not in cff  # no url in publish.yaml: no address to give
+    manifest = json.loads((released_archive / SLUG / "1.2.0" / "manifest.json").read_text("utf-8"))
+    assert {"type": "other", "value": manifest["identifier"], "description": "The publication's identifier"} \
+        in cff["identifiers"]
+    ref = cff["preferred-citation"]
+    assert ref["type"] == "report" and ref["institution"] == {"name": "Example Institute"}
+    assert ref["date-published"] == "2026-11-15" and ref["year"] == 2026 and ref["languages"] == ["en"]
+    # linked from the landing page, where the link leads
+    page = lxml_html.fromstring(fetch(f"{server}{SLUG}/index.html")[0])
+    assert page.xpath("//a[@href='CITATION.cff']/text()") == ["How to cite it (CITATION.cff)"]
+
+    # with the site's url: absolute addresses, still valid, and the PDF's address is one that serves it
+    other = tmp_path / "site"
+    config = write_config(tmp_path, other, extra="url: https://reports.example.org/field\n")
+    assert publish(released_archive, config) == 0
+    text = (other / SLUG / "CITATION.cff").read_text("utf-8")
+    assert cff_problems(text) == []
+    cff = yaml.safe_load(text)
+    base = "https://reports.example.org/field/sample-report/"
+    assert cff["url"] == base and cff["preferred-citation"]["url"] == base
+    pdf = next(i["value"] for i in cff["identifiers"] if i["type"] == "url")
+    assert pdf == f"{base}1.2.0/{SLUG}-1.2.0.pdf"
+    assert fetch(server + pdf.removeprefix("https://reports.example.org/field/"))[0] == \
+        (released_archive / SLUG / "1.2.0" / f"{SLUG}-1.2.0.pdf").read_bytes()
+    # the same bytes on every publish: test_publishing_again_changes_nothing counts it among the unchanged
+
+
+def test_the_cff_check_fails_on_a_citation_cff_missing_a_required_key(site):
+    text = (site[0] / SLUG / "CITATION.cff").read_text("utf-8")
+    assert cff_problems(text) == []
+    without = "".join(line for line in text.splitlines(keepends=True) if not line.startswith("message:"))
+    assert without != text
+    assert cff_problems(without) == ["(root): 'message' is a required property"]
+    wrong_type = text.replace("type: dataset\n", "type: report\n")  # the root's type is software or dataset only
+    assert any(p.startswith("type:") for p in cff_problems(wrong_type))
+
