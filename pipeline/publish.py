@@ -336,7 +336,8 @@ def _file_row(ed: Edition, role: str, base: str) -> dict | None:
 
 def _authors(meta: dict) -> list[dict]:
     return [{"name": a.get("name", ""), "affiliation": a.get("affiliation", ""),
-             "organisation": a.get("organisation", "")} for a in meta.get("authors") or [] if isinstance(a, dict)]
+             "organisation": a.get("organisation", ""), "family_names": a.get("family_names", ""),
+             "given_names": a.get("given_names", "")} for a in meta.get("authors") or [] if isinstance(a, dict)]
 
 
 def publication_page_data(eds: list[Edition], signed: set[tuple[str, str]] | None = None,
@@ -450,18 +451,28 @@ def cff_text(page: dict, base: str) -> str:
     """CITATION.cff (Citation File Format 1.2.0) for the latest edition.
     The format's root ``type`` is only ``software`` or ``dataset``: the root
     describes the published files (a dataset), and ``preferred-citation``,
-    which citation tools use in its place, is the report itself. Authors
-    are written with ``name``: publication.yaml gives a name as printed,
-    and splitting it into given and family names would be a guess (wrong
-    for "Kang Bingjian"); the first author's organisation is the report's
-    ``institution``.
+    which citation tools use in its place, is the report itself. An author
+    with ``family_names`` in publication.yaml is a person (family and given
+    names, affiliation); one without is written with ``name`` as printed,
+    CFF's form for an organisation: splitting a name into given and family
+    names would be a guess (wrong for "Kang Bingjian"). The first author's
+    organisation is the report's ``institution``.
     Deterministic: the same page data gives the same bytes."""
     import yaml
 
     latest = page["latest"]
-    # CFF's entity form (``name``, which takes no affiliation): the format's
-    # person form has only given and family names
-    authors = [{"name": a["name"]} for a in page["authors"]]
+    authors = []
+    for a in page["authors"]:
+        if a.get("family_names"):  # a person: CFF's person form, with the affiliation
+            entry = {"family-names": str(a["family_names"])}
+            if a.get("given_names"):
+                entry["given-names"] = str(a["given_names"])
+            inst = ", ".join(x for x in (a["affiliation"], a["organisation"]) if x)
+            if inst:
+                entry["affiliation"] = inst
+        else:  # the name as printed: CFF's entity form (``name``, which takes no affiliation)
+            entry = {"name": a["name"]}
+        authors.append(entry)
     title = page["title"] + (f": {page['subtitle']}" if page["subtitle"] else "")
     common = {"title": title, "authors": authors}
     if page["description"]:

@@ -648,3 +648,26 @@ def test_the_cff_check_fails_on_a_citation_cff_missing_a_required_key(site):
     wrong_type = text.replace("type: dataset\n", "type: report\n")  # the root's type is software or dataset only
     assert any(p.startswith("type:") for p in cff_problems(wrong_type))
 
+
+def test_an_author_with_family_names_is_cited_as_a_person():
+    import yaml
+
+    from pipeline.publish import cff_text
+
+    page = {"title": "Aid and Trade", "subtitle": "", "description": "", "keywords": [], "rights": "© 2026 X",
+            "language": "zh-Hans", "identifier": "",
+            "authors": [{"name": "Kang Bingjian", "family_names": "Kang", "given_names": "Bingjian",
+                         "affiliation": "International Economic & Trade Relationship Dept",
+                         "organisation": "Ministry of Commerce"},
+                        {"name": "Field Research Unit", "family_names": "", "given_names": "", "affiliation": "",
+                         "organisation": ""}],
+            "latest": {"version": "2", "date": "2026-12-01", "pdf": {"href": "2/aid-2.pdf"}}}
+    text = cff_text(page, "")
+    assert cff_problems(text) == []
+    cff = yaml.safe_load(text)
+    assert cff["authors"] == [{"family-names": "Kang", "given-names": "Bingjian",
+                               "affiliation": "International Economic & Trade Relationship Dept, Ministry of Commerce"},
+                              {"name": "Field Research Unit"}]
+    assert cff["version"] == "2" and "license" not in cff  # a version that looks like a number stays text
+    assert cff["preferred-citation"]["languages"] == ["zh"]
+    assert cff_text(page, "") == text
