@@ -691,11 +691,13 @@ _FIGURE_BLOCK = re.compile(r"^[ \t]*<(p|figure|div|center)\b[^>]*>.{0,3000}?</\1
 _COMMENT = re.compile(r"<!--.*?-->", re.S)
 _INCLUDE = re.compile(r"\{\{#(include|rustdoc_include|playground|playpen)\s+([^}\s]+)[^}]*\}\}")
 _INLINE_LINK = re.compile(r"\]\((<[^>\n]*>|[^()\s]*(?:\([^()\s]*\)[^()\s]*)*)((?:\s+(?:\"[^\"]*\"|'[^']*'))?\s*)\)")
-_REF_DEF = re.compile(r"^( {0,3}\[((?:[^\]\\]|\\.)+)\]:[ \t]*)(<[^>\n]*>|\S+)(.*)$", re.M)
+#: a reference link's definition, [label]: target (a footnote's, [^label]:, is none)
+_REF_DEF = re.compile(r"^( {0,3}\[((?!\^)(?:[^\]\\]|\\.)+)\]:[ \t]*)(<[^>\n]*>|\S+)(.*)$", re.M)
 #: a reference link's use: [text][label], [label][] or [label] (group 1 the text, 2 the label)
 #: a reference link's use: [text][label], [label][] or [label]; its text may
-#: run over a line break, as a paragraph's lines do (not over a blank line)
-_REF_USE = re.compile(r"(?<![\]\\!])\[((?:[^\[\]\n]|\n(?![ \t]*\n)|\[[^\[\]\n]*\])+)\](?:\[([^\[\]\n]*)\])?(?![(:\[])")
+#: run over a line break, as a paragraph's lines do (not over a blank line);
+#: a footnote's call, [^label], is none
+_REF_USE = re.compile(r"(?<![\]\\!])\[(?!\^)((?:[^\[\]\n]|\n(?![ \t]*\n)|\[[^\[\]\n]*\])+)\](?:\[([^\[\]\n]*)\])?(?![(:\[])")
 _HTML_ANCHOR = re.compile(r"<a\s+(?:id|name)\s*=\s*[\"']([^\"']+)[\"']\s*>\s*</a>", re.I)
 _HTML_LINK = re.compile(r"<a\s+[^>]*?href\s*=\s*(\"[^\"]*\"|'[^']*'|[^\s>]+)[^>]*>(.*?)</a>", re.I | re.S)
 #: a <Listing> tag on a line of its own, also inside a block quote or a list item

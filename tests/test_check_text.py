@@ -186,6 +186,32 @@ def test_a_formula_is_one_unit_the_text_around_it_must_match(built):
                         '"and then [formula] Set $HOME …"']
 
 
+def test_a_hyphen_that_ends_a_page_leaves_its_folio_a_folio():
+    """The rust book's import: a page's last line ended in a hyphenation
+    ("How-"); PDFium joins the next line to it, and the next line was the
+    page number, which the reader took into the body: "the page that
+    prints 'Error Handling' shows no page number". A line-end hyphen ends a
+    line for the reader, so the folio keeps its own band."""
+    import weasyprint
+
+    from pipeline.check.pdf import _page_text
+
+    html = ("<html><head><style>@page { size: A4; margin: 24mm 48mm 28mm 37mm; @bottom-left { content: counter(page); "
+            "vertical-align: top; padding-top: 8mm; font: 9pt sans-serif; } } body { margin: 0; font: 10.5pt serif; "
+            "line-height: 10mm; orphans: 1; widows: 1; } div, p { margin: 0; } p { width: 22mm; }</style></head>"
+            "<body>" + "<div>line</div>" * 23 + "<p>self-contained</p></body></html>")
+    doc = pdfium.PdfDocument(weasyprint.HTML(string=html).write_pdf())
+    try:
+        page = doc[0]
+        textpage = page.get_textpage()
+        assert textpage.get_text_range().endswith("self\ufffe1")  # the case this test is about occurs
+        textpage.close()
+        body, folio = _page_text(page)
+        assert folio == "1" and body.endswith("line\r\nself\u2010\r\n")
+    finally:
+        doc.close()
+
+
 def test_dollars_that_are_not_maths():
     """Pandoc's tex_math_dollars rules: a $ followed by a space, or a
     closing $ followed by a digit, opens or closes no formula."""

@@ -283,7 +283,7 @@ From outside the book:
 >
 > </Listing>
 """,
-    "src/thanks.md": "# Thanks\n\nTo the readers.\n",
+    "src/thanks.md": "# Thanks\n\nTo the readers[^all].\n\n[^all]: [Every one](https://example.org/readers)\n",
     "src/img/fig.svg": FIGURE.read_bytes(),
     "listings/ch02/main.rs": "// ANCHOR: here\nfn main() {\n    println!(\"hi\");\n}\n// ANCHOR_END: here\n",
 }
@@ -311,6 +311,9 @@ def test_an_mdbook_in_its_summarys_order(book):
     assert "# Getting going" in part1 and "\n## Installing\n" in part1 and "\n### On Linux\n" in part1
     assert "![Figure 1-1: The installer](img/fig.svg)" in part1 and "<figure>" not in part1
     assert "[Installing](#on-linux)" in (f / "foreword.md").read_text()
+    # a footnote is no reference link: its call and its text stay as they are
+    thanks = (f / "thanks.md").read_text()
+    assert "To the readers[^all].\n" in thanks and "[^all]: [Every one](https://example.org/readers)" in thanks
     # a reference link to a page outside the book, its text over a line break: text, with no dangling [ref]
     assert "First steps; see the Rust\nReference.\n" in part1 and "[ref]" not in part1
 

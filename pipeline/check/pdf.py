@@ -42,8 +42,12 @@ SLACK = 1.5 * MM
 _LEADER = re.compile(r"^(?P<text>.*?)[\s\u00a0]*(?:\.[\s\u00a0]*){3,}(?P<page>[0-9]+|[ivxlcdm]+)[\s\u00a0]*$", re.I)
 
 
-#: A printed line of a page's text (PDFium separates them with CR LF).
-_LINE = re.compile(r"[^\r\n]+")
+#: A printed line of a page's text (PDFium separates them with CR LF). A
+#: hyphen at a line end (U+FFFE or U+0002) joins the next line to it with no
+#: line break: it ends a line too, so that the next one gets its own band
+#: (the last line of a page ending in a hyphen would take the folio below it
+#: into the body).
+_LINE = re.compile(r"[^\r\n\ufffe\u0002]+[\ufffe\u0002]?|[\ufffe\u0002]")
 
 
 #: From this many pages on, a second process reads the second half of the
