@@ -704,6 +704,10 @@ _HTML_LINK = re.compile(r"<a\s+[^>]*?href\s*=\s*(\"[^\"]*\"|'[^']*'|[^\s>]+)[^>]
 _LISTING_OPEN = re.compile(r"^(?:[ \t]*>)*[ \t]*(?P<tag><Listing\b([^>]*)>)[ \t]*$", re.M)
 _LISTING_CLOSE = re.compile(r"^(?:[ \t]*>)*[ \t]*(?P<tag></Listing>)[ \t]*$", re.M)
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
+#: a link to a web address with spaces right after its host, ](http://host /path):
+#: pandoc keeps it as a link to the host "host%20", which no reader can follow
+#: and the validators refuse (group 1 the spaces)
+_SPACED_HOST = re.compile(r"\]\([a-z][a-z0-9+.-]*://[^\s/()<>]+([ \t]+)/")
 
 
 class _Attrs(HTMLParser):
@@ -1058,6 +1062,9 @@ class _Converter:
             taken.append((m.start(), m.end()))
         if self.reader.kind == "mdbook":
             self._listings(p, masked, edit)
+        for m in _SPACED_HOST.finditer(masked):
+            edit(m.start(1), m.end(1), "", "link", f"space after the host in the web address "
+                 f"'{_cut(m.group(0)[2:], 40)}' removed: no address holds one")
         # links
         for m in _INLINE_LINK.finditer(masked):
             if any(a <= m.start() < b for a, b in taken):

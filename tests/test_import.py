@@ -504,3 +504,17 @@ def test_back_matter_is_recognised_in_the_documents_language(title, tmp_path):
     assert [p["title"] for p in meta["outline"]["parts"]] == ["One"]
     assert len(meta["back"]) == 1
     assert f"online image '{url[:49]}…' inside a link" in r.stdout
+
+
+def test_a_space_after_a_web_addresss_host_is_removed(tmp_path):
+    """README-zh-Hant.md of the-art-of-command-line links to
+    'http://en.wikipedia.org /wiki/Perf_(Linux)': pandoc made it a link to the
+    host 'en.wikipedia.org%20', which EPUBCheck and vnu refuse."""
+    write(tmp_path, {"a.md": "# T\n\n## One\n\nSee [`perf`](http://en.wikipedia.org /wiki/Perf_(Linux)) and "
+                             "[a file](http://example.org/a%20b.html).\n"})
+    r = run("import", "a.md", "--sources", "out", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    part = (tmp_path / "out" / "t" / "01-one.md").read_text()
+    assert "[`perf`](http://en.wikipedia.org/wiki/Perf_(Linux))" in part
+    assert "(http://example.org/a%20b.html)" in part
+    assert "a.md:5: space after the host in the web address 'http://en.wikipedia.org /' removed" in r.stdout
