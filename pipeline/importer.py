@@ -145,6 +145,7 @@ class Piece:
     first_line: int = 1  # the line of the file the text starts on
     shift: int = 0  # added to every heading level
     title: str = ""  # for an mdBook chapter: its title in SUMMARY.md
+    repeats_title: bool = False  # its first heading says the book's title again, above the chapter's own
 
 
 @dataclass
@@ -363,6 +364,7 @@ class _Reader:
         self.texts: dict[Path, str] = {}
         self.part_titles: list[tuple[Path, int, str]] = []  # mdBook part titles, left out
         self.drafts: list[tuple[Path, int, str]] = []  # mdBook draft chapters (no file)
+        self.left_out: list[tuple[Path, int, str]] = []  # files not taken, with why
 
     def text(self, path: Path) -> str | None:
         if path in self.texts:
@@ -457,16 +459,37 @@ class _Reader:
             return (1, 0, int(m.group(1)), stem) if m else (2, 0, 0, stem)
 
         units: list[Unit] = []
+        read = []
         for path in sorted(chapters, key=key):
             text = self.text(path)
             if text is None or not text.strip():
                 continue
             piece = Piece(path, text)
-            heads = [h for h in _headings(piece, _mask(text)) if not h.quoted]
+            read.append((piece, [h for h in _headings(piece, _mask(text)) if not h.quoted]))
+        # a book whose every chapter file starts with the book's title, then the
+        # chapter's own heading (# The Book / # Chapter 1: …): the title is left
+        # out of each, and the chapter is named by its own heading
+        firsts = [_fold(_plain_md(heads[0].raw)) for _, heads in read if len(heads) > 1]
+        repeated = max(set(firsts), key=firsts.count) if len(firsts) > 1 else None
+        if repeated is None or firsts.count(repeated) < 2:
+            repeated = None
+        for piece, heads in read:
+            if repeated and len(heads) > 1 and _fold(_plain_md(heads[0].raw)) == repeated:
+                piece.repeats_title = True
+                if not self.title:
+                    self.title = _plain_md(heads[0].raw)
+                    self.title_from = f"the heading {firsts.count(repeated)} chapter files start with"
+                heads = heads[1:]
+            title = _plain_md(heads[0].raw) if heads else ""
+            if _fold(title) in ("table of contents", "contents", "toc") or piece.file.stem.lower() in ("toc", "contents"):
+                self.left_out.append((piece.file, _line(piece.text, heads[0].start) if heads else 1,
+                                      f"{piece.file.name} left out: a table of contents, which each format makes "
+                                      "itself (links to it are made plain text)"))
+                continue
             piece.shift = 1 - min((h.level for h in heads), default=1)
-            stem = path.stem.lower()
+            stem = piece.file.stem.lower()
             kind = "front" if stem in FIRST_NAMES else "part"
-            units.append(Unit(kind, [piece], title=_plain_md(heads[0].raw) if heads else ""))
+            units.append(Unit(kind, [piece], title=title))
         if units and units[0].kind == "front" and len(units) > 1 and any(u.kind == "part" for u in units):
             first = units[0]
             heads = [h for h in _headings(first.pieces[0], _mask(first.pieces[0].text)) if not h.quoted]
@@ -787,6 +810,8 @@ class _Converter:
         for where, n, title in self.reader.part_titles:
             self.changes.append(Change(where, n, "heading", f"mdBook part title '{title}' left out: "
                                        "the outline has no level above its parts"))
+        for where, n, message in self.reader.left_out:
+            self.changes.append(Change(where, n, "file", message))
         for where, n, title in self.reader.drafts:
             self.changes.append(Change(where, n, "heading", f"draft chapter '{title}' (no file): "
                                        "written as a heading only"))
@@ -801,6 +826,9 @@ class _Converter:
             heads = [h for h in self.headings[id(u.pieces[0])] if not h.quoted]
             if heads and _fold(_plain_md(heads[0].raw)) == _fold(self.title):
                 heads[0].dropped = True
+        for p in (p for u in self.units for p in u.pieces if p.repeats_title):
+            heads = [h for h in self.headings[id(p)] if not h.quoted]
+            heads[0].dropped = True
 
     def _levels(self):
         """New heading levels: each piece shifted so its chapter fits, every

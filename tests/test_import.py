@@ -518,3 +518,28 @@ def test_a_space_after_a_web_addresss_host_is_removed(tmp_path):
     assert "[`perf`](http://en.wikipedia.org/wiki/Perf_(Linux))" in part
     assert "(http://example.org/a%20b.html)" in part
     assert "a.md:5: space after the host in the web address 'http://en.wikipedia.org /' removed" in r.stdout
+
+
+def test_chapter_files_that_repeat_the_books_title_are_named_by_their_own_heading(tmp_path):
+    """getify/You-Dont-Know-JS: every chapter file starts '# You Don't Know
+    JS Yet: Get Started' and then '# Chapter 1: …'; every part was titled
+    with the book's title. Its hand-written toc.md became a part too."""
+    from pipeline import source
+
+    write(tmp_path / "book", {
+        "README.md": "# The Book\n\n* [Contents](toc.md)\n* [Chapter 1](ch1.md)\n",
+        "toc.md": "# The Book\n\n## Table of Contents\n\n* [Chapter 1](ch1.md)\n* [Chapter 2](ch2.md)\n",
+        "ch1.md": "# The Book\n# Chapter 1: Start\n\nText one.\n\n## A section\n\nMore.\n",
+        "ch2.md": "# The Book\n# Chapter 2: Go on\n\nText two.\n",
+    })
+    r = run("import", "book", "--slug", "book", "--sources", "out", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    folder = tmp_path / "out" / "book"
+    meta = yaml.safe_load((folder / "publication.yaml").read_text())
+    assert meta["title"] == "The Book"
+    assert [p["title"] for p in meta["outline"]["parts"]] == ["Chapter 1: Start", "Chapter 2: Go on"]
+    assert (folder / "01-chapter-1-start.md").read_text().startswith("# Chapter 1: Start\n")
+    assert "Table of Contents" not in "".join(f.read_text() for f in folder.glob("*.md"))
+    assert "book/ch1.md:1: heading 'The Book' left out: it is the publication's title" in r.stdout
+    assert "book/toc.md:3: toc.md left out: a table of contents" in r.stdout
+    source.load(folder)  # the source check accepts it
