@@ -64,7 +64,7 @@ FRONT_TITLES = {
 BACK_TITLES = {
     "afterword", "epilogue", "credits", "acknowledgements", "acknowledgments", "contact", "contact info",
     "contact information", "license", "licence", "copyright", "about the author", "about the authors",
-    "colophon", "references", "bibliography", "glossary", "index", "further reading",
+    "colophon", "references", "bibliography", "glossary", "index", "further reading", "thanks", "thank you",
     # Chinese (Simplified, Traditional), Japanese, Korean
     "授权条款", "授權條款", "许可证", "許可證", "许可协议", "授權", "版权", "版權", "版权声明", "版權聲明",
     "致谢", "致謝", "参考文献", "參考文獻", "术语表", "術語表", "索引", "后记", "後記", "关于作者", "關於作者",

@@ -490,7 +490,7 @@ def test_an_online_badge_inside_a_link_becomes_the_links_text(tmp_path):
     assert 'href="https://chat.example.org/"' in page and "[Join the chat" not in page
 
 
-@pytest.mark.parametrize("title", ["ライセンス", "Лицензия", "Άδεια χρήσης", "授權條款", "Lizenz"])
+@pytest.mark.parametrize("title", ["ライセンス", "Лицензия", "Άδεια χρήσης", "授權條款", "Lizenz", "Thank You!"])
 def test_back_matter_is_recognised_in_the_documents_language(title, tmp_path):
     """The translations of jlevy/the-art-of-command-line end with their
     licence under a translated heading: English 'License' became back matter,
