@@ -1267,6 +1267,13 @@ class _Converter:
         return f"![{alt}]({_md_url(target)}){extra}" + ("" if figure or inline else "\\ ")
 
     def _link(self, p: Piece, masked: str, m, target: str, edit):
+        if target in ("", "<>"):  # [text](): a link with no address, which leads nowhere
+            start = _open_bracket(masked, m.start())
+            if start >= 0:
+                edit(start, start + 1, "")
+                edit(m.start(), m.end(), "", "link", f"link '{_cut(_plain_md(p.text[start + 1:m.start()]), 40)}' "
+                     "with no address, [text](), made plain text")
+            return
         new = self._resolve(p, target, m.start())
         if new is None or new == target:
             return

@@ -1337,6 +1337,10 @@ def _check_targets(root: Path, chapters: list[Chapter], ids: dict, texts: dict[P
                     elif why:
                         report(f"link to '{target}', but {why}",
                                "link to one of its sections with [text](file.md#section-id), or to the file alone", *where)
+                    elif not target:  # [text](): no address at all, so the text alone
+                        shown = pandoc.stringify(el["c"][1])
+                        change("empty", shown[:40], ("[", shown + "]()"), ("", "]()"))
+                        el["t"], el["c"] = "Span", [el["c"][0], el["c"][1]]
                     elif not re.match(r"^[A-Za-z][A-Za-z0-9+.-]*:", target):
                         # a file that is not part of the publication: its web address, or its text
                         change("outside", target, *where)
@@ -1428,6 +1432,9 @@ def _say_changes(path: Path, changed: dict[str, list], base: str | None, warning
             warn("outside", f"{count('outside', 'link', 'links')} to files outside the publication shown as text "
                             f"({first('outside')})", "set links.base in publication.yaml to make them web links, or link "
                                                      "to the files' web addresses (https://...)")
+    if "empty" in changed:
+        warn("empty", f"{count('empty', 'link', 'links')} with no address, [text](), shown as text "
+                      f"({first('empty')})", "give the link its address, or write the text without [ ]()")
     if "remote" in changed:
         for line, column, target in changed["remote"]:
             warnings.append(Problem(path, f"remote image '{target[:80]}' shown as a link to it: a build never fetches "

@@ -543,3 +543,14 @@ def test_chapter_files_that_repeat_the_books_title_are_named_by_their_own_headin
     assert "book/ch1.md:1: heading 'The Book' left out: it is the publication's title" in r.stdout
     assert "book/toc.md:3: toc.md left out: a table of contents" in r.stdout
     source.load(folder)  # the source check accepts it
+
+
+def test_a_link_with_no_address_becomes_its_text(tmp_path):
+    """getify/You-Dont-Know-JS objects-classes/foreword.md ends '… to double
+    down for [You Don't Know JS Yet: Objects & Classes]().': the build then
+    warned of '1 link to files outside the publication shown as text ()'."""
+    write(tmp_path, {"a.md": "# T\n\n## One\n\nI am here for [The Book]().\n"})
+    r = run("import", "a.md", "--sources", "out", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "I am here for The Book.\n" in (tmp_path / "out" / "t" / "01-one.md").read_text()
+    assert "a.md:5: link 'The Book' with no address, [text](), made plain text" in r.stdout
