@@ -1326,7 +1326,15 @@ def _check_targets(root: Path, chapters: list[Chapter], ids: dict, texts: dict[P
                                f"did you mean '#{near[0]}'?" if near else "give the section that id with {#id} after its heading",
                                *where)
                 elif re.match(r"^(https?:|mailto:)", target, re.I):
-                    pass
+                    host = re.match(r"^https?://([^/?#]*)", target, re.I)
+                    if host and re.search(r"%|\s", host.group(1)):
+                        # pandoc takes ](http://host /path) for a link to the host
+                        # 'host%20', which no reader can follow and the
+                        # validators refuse with lines of the outputs
+                        written = unquote(target)
+                        report(f"link to '{written[:60]}': a web address's host cannot hold a space",
+                               "remove the space (or write it as %20 after the host, in the path)",
+                               ("](", written), *where)
                 elif _scheme_runs(target):
                     report(f"link to a {target.split(':')[0].strip().lower()}: URL, which would run code or load a page: {target[:60]!r}",
                            "remove the link; link to a section with [text](#section-id) or to a web page with https://", *where)

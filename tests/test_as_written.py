@@ -195,3 +195,22 @@ def test_a_table_column_pandoc_made_narrow_keeps_its_words_whole_in_the_pdf(buil
     lines = [line.strip() for line in page.splitlines()]
     assert "RemAssign" in lines and "Not" in lines
     assert "Operator Example Explanation Overloadable?" in lines
+
+
+def test_a_space_in_a_web_addresss_host_is_an_error_at_its_line(tmp_path):
+    """[perf](http://en.wikipedia.org /wiki/Perf) (README-zh-Hant.md of
+    jlevy/the-art-of-command-line): pandoc links to the host
+    'en.wikipedia.org%20', and EPUBCheck and vnu failed the build with lines
+    of the outputs. A space in the path stays allowed (pandoc writes %20)."""
+    from pipeline import source
+    from pipeline.errors import SourceError
+
+    folder = tmp_path / "p"
+    shutil.copytree(AS_WRITTEN, folder)
+    links = folder / "links.md"
+    links.write_text(links.read_text("utf-8") + "\nSee [perf](http://en.wikipedia.org /wiki/Perf) and "
+                     "[a file](https://example.org/a b.html).\n", "utf-8")
+    with pytest.raises(SourceError) as caught:
+        source.load(folder)
+    assert [(p.message, p.line) for p in caught.value.problems] == [
+        ("link to 'http://en.wikipedia.org /wiki/Perf': a web address's host cannot hold a space", 33)]
