@@ -458,9 +458,14 @@ class _Reader:
             m = re.match(r"^(?:ch(?:apter)?[-_ ]?)?(\d+)", stem)
             return (1, 0, int(m.group(1)), stem) if m else (2, 0, 0, stem)
 
+        ordered = sorted(chapters, key=key)
+        listed = self._listed_order(ordered) if ordered and ordered[0].stem.lower() in FIRST_NAMES[:2] else {}
+        if len(listed) > 1:  # the README lists the chapters: its order, then the files it leaves out
+            ordered = ordered[:1] + sorted(ordered[1:], key=lambda q: (0, listed[q.resolve()]) if q.resolve() in listed
+                                           else (1, key(q)))
         units: list[Unit] = []
         read = []
-        for path in sorted(chapters, key=key):
+        for path in ordered:
             text = self.text(path)
             if text is None or not text.strip():
                 continue
@@ -504,6 +509,27 @@ class _Reader:
                 u.kind = "part"
         _assign_matter(units, keep_front=True)
         return units
+
+    def _listed_order(self, ordered: list[Path]) -> dict[Path, int]:
+        """The chapter files the first file (README.md, index.md) links to, in
+        the order of its links: a book's README often lists its chapters, in
+        an order their names do not give (ch1 … ch4, then apA, apB; or
+        intro, install, usage, faq)."""
+        text = self.text(ordered[0])
+        if text is None:
+            return {}
+        files = {q.resolve() for q in ordered[1:]}
+        order: dict[Path, int] = {}
+        for m in _INLINE_LINK.finditer(_mask(text)):
+            target = m.group(1).strip("<>").partition("#")[0]
+            if not target or _SCHEME.match(target):
+                continue
+            path = (ordered[0].parent / _url_path(target)).resolve()
+            if path.suffix.lower() in (".html", ".htm"):
+                path = path.with_suffix(".md")
+            if path in files and path not in order:
+                order[path] = len(order)
+        return order
 
     # ---- an mdBook
 

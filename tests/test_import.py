@@ -554,3 +554,20 @@ def test_a_link_with_no_address_becomes_its_text(tmp_path):
     assert r.returncode == 0, r.stderr
     assert "I am here for The Book.\n" in (tmp_path / "out" / "t" / "01-one.md").read_text()
     assert "a.md:5: link 'The Book' with no address, [text](), made plain text" in r.stdout
+
+
+def test_a_folder_takes_the_order_its_readme_lists_the_chapters_in(tmp_path):
+    """Chapter files whose names carry no numbers (intro, install, usage,
+    faq) came in the order of their names: FAQ first. The README's list of
+    them gives the order; a file it does not list comes after."""
+    write(tmp_path / "docs", {
+        "README.md": "# The Tool\n\n1. [Installing](install.md)\n2. [Using it](usage.md#start)\n3. [FAQ](faq.md)\n",
+        "faq.md": "# FAQ\n\nAsked often.\n",
+        "install.md": "# Installing\n\nRun the installer.\n",
+        "usage.md": "# Using it\n\nRun it.\n",
+        "zeta.md": "# Zeta\n\nNot listed.\n",
+    })
+    r = run("import", "docs", "--slug", "tool", "--sources", "out", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    meta = yaml.safe_load((tmp_path / "out" / "tool" / "publication.yaml").read_text())
+    assert [p["title"] for p in meta["outline"]["parts"]] == ["Installing", "Using it", "FAQ", "Zeta"]
