@@ -469,7 +469,8 @@ def test_the_page_of_constructs_has_no_axe_violation_and_fits_a_phone(built):
 
 
 @pytest.mark.parametrize("language, labels", [("zh-Hans", ["警告", "提示"]), ("ja", ["警告", "ヒント"]),
-                                              ("ko", ["경고", "팁"]), ("de", ["Warning", "Tip"])])
+                                              ("ko", ["경고", "팁"]), ("de", ["Warnung", "Tipp"]),
+                                              ("nl", ["Warning", "Tip"])])
 def test_an_alert_is_labelled_in_the_publication_language(tmp_path, language, labels):
     """The label comes from templates/words.yaml (English where a language
     has no entry); the check holds the outputs to the labelled source."""
