@@ -139,21 +139,41 @@ def test_the_html_page_carries_only_the_characters_it_uses(zh_build):
     assert han <= {chr(c) for c in TTFont(io.BytesIO(base64.b64decode(serif))).getBestCmap()}
 
 
-def _lines_of(paragraph: str) -> list[str]:
-    """The lines of a paragraph set by WeasyPrint in Noto Serif SC at 22
-    widths, read back from the PDF."""
+def _lines_of(paragraph: str, face: str = "SERIF_SC", lang: str = "zh-Hans") -> list[str]:
+    """The lines of a paragraph set by WeasyPrint in Noto Serif SC (or
+    ``face``) at 22 widths, read back from the PDF."""
     import pypdfium2 as pdfium
     import weasyprint
 
     from pipeline import fonts
 
-    font = fonts.SERIF_SC.path(fonts.SERIF_SC.regular).as_uri()
+    font = getattr(fonts, face).path(getattr(fonts, face).regular).as_uri()
     paras = "".join(f"<p style='width:{w}em'>{paragraph}</p>" for w in range(8, 30))
-    css = (f'@font-face {{ font-family: "Noto Serif SC"; src: url("{font}"); }} '
-           'body { font: 10pt "Noto Serif SC"; text-align: justify } p { margin: 0 0 1em }')
-    pdf = pdfium.PdfDocument(weasyprint.HTML(string=f"<html lang='zh-Hans'><style>{css}</style>{paras}</html>").write_pdf())
+    css = (f'@font-face {{ font-family: "Test Face"; src: url("{font}"); }} '
+           'body { font: 10pt "Test Face"; text-align: justify } p { margin: 0 0 1em }')
+    pdf = pdfium.PdfDocument(weasyprint.HTML(string=f"<html lang='{lang}'><style>{css}</style>{paras}</html>").write_pdf())
     return [line.strip() for i in range(len(pdf)) for line in pdf[i].get_textpage().get_text_range().splitlines()
             if line.strip()]
+
+
+def test_korean_lines_break_between_words_never_inside_one():
+    """Korean breaks at spaces (KLREQ, CSS word-break: keep-all), which
+    WeasyPrint lacks: Pango alone splits words between syllables (전/부,
+    seen in the-art-of-command-line's Korean README); with the joiners the
+    PDF renderer puts between a word's letters, every line holds whole words."""
+    from pipeline.render.linebreak import keep_korean_words
+
+    text = ("이 문서는 명령줄을 능숙하게 다루는 방법을 설명합니다. 대부분의 내용은 리눅스를 기준으로 "
+            "작성되었지만 3개의 장은 다른 운영체제에서도 진행하고 API를 사용하는 방법을 다룹니다.") * 3
+    words = set(text.split())
+
+    def split_words(lines):
+        return [ln for ln in lines for w in ln.translate(JOINERS).split() if w not in words]
+
+    assert split_words(_lines_of(text, "SERIF_KR", "ko")), "the case no longer shows Pango's breaks; make it harder"
+    kept = _lines_of(keep_korean_words(text), "SERIF_KR", "ko")
+    assert not split_words(kept), split_words(kept)[:3]
+    assert raw("".join(kept)) == raw(text) * 22, "joined text reads back as the text"
 
 
 def test_word_joiners_keep_closing_punctuation_off_the_start_of_a_line():

@@ -1,5 +1,5 @@
 """Line breaking by the rules of Chinese and Japanese text (W3C clreq,
-JIS X 4051) in the PDF.
+JIS X 4051) and of Korean text (KLREQ) in the PDF.
 
 WeasyPrint has no ``line-break: strict``: Pango breaks by Unicode's line
 breaking algorithm, which lets a line start with a dash (——), an ellipsis
@@ -11,6 +11,13 @@ flagship's English is not), and never code. The checks ignore the joiners
 ask the reader's browser for ``line-break: strict`` (their stylesheets) and
 get the joiners too: Chromium's strict breaking still started a line with
 —— on a phone.
+
+Korean breaks lines between words, at spaces, never inside one (W3C KLREQ;
+CSS ``word-break: keep-all``), but Unicode's rules let a line break between
+any two Hangul syllables, and WeasyPrint has no ``keep-all``: so in the PDF
+a joiner goes between the letters of a word that has Hangul in it. The EPUB
+and HTML ask for ``word-break: keep-all`` instead (cjk.css and html.css),
+which browsers have, so their text carries no joiner per syllable.
 """
 
 from __future__ import annotations
@@ -36,6 +43,18 @@ _CJK = re.compile("[\u2e80-\u2fff\u3000-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\
 _BEFORE = re.compile(f"(?<![\\s{WORD_JOINER}{re.escape(NO_START)}])([{re.escape(NO_START)}])")
 _SKIP = {"code", "pre", "kbd", "samp", "script", "style", "math"}
 
+_HANGUL = "\u1100-\u11ff\u3130-\u318f\ua960-\ua97f\uac00-\ud7af\ud7b0-\ud7ff"
+_HAS_HANGUL = re.compile(f"[{_HANGUL}]")
+#: between two letters or digits of one word where either is Hangul (a
+#: Korean word, or one with a number or a Latin letter in it: 3개, API를)
+_IN_KOREAN_WORD = re.compile(f"(?<=[{_HANGUL}])(?=[{_HANGUL}\\w])|(?<=\\w)(?=[{_HANGUL}])")
+
+
+def keep_korean_words(text: str) -> str:
+    """``text`` with a word joiner between the letters of each word that has
+    Hangul in it, so that a line breaks at its spaces only."""
+    return _IN_KOREAN_WORD.sub(WORD_JOINER, text)
+
 
 def join(text: str) -> str:
     """``text`` with a word joiner wherever a break would put a character
@@ -44,16 +63,24 @@ def join(text: str) -> str:
     return _BEFORE.sub(f"{WORD_JOINER}\\1", text)
 
 
-def strict_breaks(el) -> None:
+def strict_breaks(el, korean_words: bool = False) -> None:
     """Apply ``join`` to every text of ``el`` that holds CJK characters,
-    outside code."""
+    outside code; with ``korean_words`` (the PDF), ``keep_korean_words`` to
+    every text that holds Hangul."""
+    def fix(text: str | None) -> str | None:
+        if text and _CJK.search(text):
+            text = join(text)
+        if korean_words and text and _HAS_HANGUL.search(text):
+            text = keep_korean_words(text)
+        return text
+
     def visit(node, skip: bool):
         skip = skip or (isinstance(node.tag, str) and node.tag in _SKIP)
-        if not skip and node.text and _CJK.search(node.text):
-            node.text = join(node.text)
+        if not skip:
+            node.text = fix(node.text)
         for child in node:
             visit(child, skip)
-            if not skip and child.tail and _CJK.search(child.tail):
-                child.tail = join(child.tail)
+            if not skip:
+                child.tail = fix(child.tail)
 
     visit(el, False)

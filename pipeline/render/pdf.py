@@ -106,7 +106,7 @@ def prepare(pub: Publication, body: Body) -> list[tuple]:
             _label(heading)
         draw_maths(el)
         _ballot_boxes(el)
-        strict_breaks(el)  # WeasyPrint has no line-break: strict (linebreak)
+        strict_breaks(el, korean_words=True)  # WeasyPrint has no line-break: strict, no keep-all (linebreak)
         _code_lines(el)
         _whole_words(el)
         out.append((c, serialise(el)))
