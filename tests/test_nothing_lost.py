@@ -62,7 +62,7 @@ def test_bad_source(dist, src):
     from pipeline.errors import SourceError
 
     text = (src / "method.md").read_text("utf-8")
-    (src / "method.md").write_text(text.replace("## Sampling", "###### Sampling"), "utf-8")
+    (src / "method.md").write_text(text + "\n![A chart](figures/no-such-chart.png)\n", "utf-8")
     before, source_before = snapshot(dist), snapshot(src)
     with pytest.raises(SourceError):
         build(src, dist)
