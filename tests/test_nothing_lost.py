@@ -210,7 +210,9 @@ def test_a_signal_while_the_pdf_is_laid_out(sig, dist, src, tmp_path):
     marker = tmp_path / "marker"
     before, source_before = snapshot(dist), snapshot(src)
     proc = _start(PROBE_PDF, marker, str(src), "--out", str(dist), "--no-check")
-    _wait_for(marker.exists, proc)
+    # the marker's text, not the file: write_text creates the file before it
+    # writes, and a signal between the two left it empty (seen once in CI)
+    _wait_for(lambda: marker.exists() and marker.read_text().startswith("started"), proc)
     proc.send_signal(sig)
     stdout, stderr = proc.communicate(timeout=60)
     assert marker.read_text() == "started", f"the signal arrived after the layout: {stderr}"
