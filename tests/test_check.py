@@ -235,11 +235,14 @@ def test_epubcheck_and_vnu_findings_are_reported(fixture_build, tmp_path):
     report = check(FIXTURE, folder, "epub", "html")
     epub, html = report.formats["epub"], report.formats["html"]
     assert epub.differences == [] and html.differences == []  # the text is intact: only the standards object
+    # each names the place in the source first: the heading above the output's line (issue 12, messages)
+    here = r"(\S*/)?method\.md:8 \(in 'Sampling'\): "
     assert [f.message for f in epub.findings] and all(
-        re.match(r"EPUBCheck ERROR RSC-005 at EPUB/text/02-part-1\.xhtml:\d+:\d+: .*frobnicate", f.message)
+        re.match(here + r"EPUBCheck ERROR RSC-005 at EPUB/text/02-part-1\.xhtml:\d+:\d+: .*frobnicate", f.message)
         for f in epub.findings), epub.findings
     assert [str(f) for f in html.findings] and all(
-        re.match(r"html: Nu Html Checker error at line \d+: Attribute “frobnicate” not allowed on element “p”", str(f))
+        re.match(r"html: " + here + r"Nu Html Checker error at line \d+: Attribute “frobnicate” not allowed on element “p”",
+                 str(f))
         for f in html.findings), html.findings
 
 

@@ -148,6 +148,7 @@ def check_outputs(pub: Publication, folder: Path | str, formats=FORMATS,
         for fmt, run in running.items():
             r = report.formats[fmt]
             r.conformance = run.wait()
+            conformance.locate_in_source(fmt, r.file, r.conformance, pub)
             r.timings["conformance"] = r.conformance.seconds
         report.timings["waiting for validators"] = time.perf_counter() - t
     finally:

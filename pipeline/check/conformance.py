@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import tempfile
 import threading
 import time
+import zipfile
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -345,3 +347,64 @@ def _embedded(font) -> bool:
         return True  # glyphs are drawn by the file's own procedures
     descriptor = font.get("/FontDescriptor")
     return descriptor is not None and any(k in descriptor for k in ("/FontFile", "/FontFile2", "/FontFile3"))
+
+
+# ---------------------------------------------------------------- back to the source
+
+#: where a validator's message points in the output: vnu's "at line N" in
+#: the page, EPUBCheck's "at EPUB/text/ch003.xhtml:45[:12]" in the book
+_VNU_AT = re.compile(r" at line (\d+)")
+_EPUBCHECK_AT = re.compile(r" at ([^\s,:]+\.x?html):(\d+)")
+_ID = re.compile(r"""\bid=["']([^"']+)["']""")
+
+
+def locate_in_source(fmt: str, file: Path, result: Result, pub) -> None:
+    """Give each of ``result``'s findings the place in the source it comes
+    from: the validators name a line of the output, which the user never
+    wrote; the nearest heading above that line in the output is a heading of
+    the source, whose file and line the outline holds. The finding then
+    starts with ``file.md:LINE ('heading'):``. Findings that name no line,
+    or a line above every heading, stay as they are."""
+    if not result.findings:
+        return
+    headings = {e.id: e for e in pub.outline if e.location is not None and e.location.line}
+    if not headings:
+        return
+    texts: dict[str, list[str]] = {}
+
+    def lines(member: str | None) -> list[str]:
+        key = member or ""
+        if key not in texts:
+            try:
+                if member is None:
+                    texts[key] = Path(file).read_text("utf-8", errors="replace").splitlines()
+                else:
+                    with zipfile.ZipFile(file) as z:
+                        texts[key] = z.read(member).decode("utf-8", errors="replace").splitlines()
+            except (OSError, KeyError, zipfile.BadZipFile):  # an unreadable output: the finding says so already
+                texts[key] = []
+        return texts[key]
+
+    for finding in result.findings:
+        if fmt == "html":
+            m = _VNU_AT.search(finding.message)
+            member, line = None, int(m.group(1)) if m else 0
+        else:
+            m = _EPUBCHECK_AT.search(finding.message)
+            member, line = (m.group(1), int(m.group(2))) if m else (None, 0)
+        if not line:
+            continue
+        entry = _heading_above(lines(member), line, headings)
+        if entry is not None:
+            from pipeline.errors import shown_path
+
+            title = entry.title if len(entry.title) <= 60 else entry.title[:59] + "…"
+            finding.message = f"{shown_path(entry.location.file)}:{entry.location.line} (in '{title}'): {finding.message}"
+
+
+def _heading_above(lines: list[str], line: int, headings: dict):
+    for text in reversed(lines[:line]):
+        for found in reversed(_ID.findall(text)):
+            if found in headings:
+                return headings[found]
+    return None
