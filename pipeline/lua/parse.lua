@@ -383,9 +383,16 @@ end
 -- the first definition in reading order wins, as within a file
 for i, text in ipairs(texts) do
   local extra, added = {}, {}
-  for label in text:gmatch('%[([^%[%]\n]+)%]') do
+  -- every [bracketed text] but an inline link's, [text](target), which
+  -- refers to nothing (a book's links to its own headings would each cost
+  -- the file a second parse: 2.8 s of 5.9 on a 300-page book)
+  local pos = 1
+  while true do
+    local s, e, label = text:find('%[([^%[%]\n]+)%]', pos)
+    if not s then break end
+    pos = e + 1
     local k = norm(label)
-    if not added[k] and not defs_of[i][k] and not local_heads[i][k] then
+    if text:sub(e + 1, e + 1) ~= '(' and not added[k] and not defs_of[i][k] and not local_heads[i][k] then
       local d = all_defs[k]
       if d then
         extra[#extra + 1] = d.line
