@@ -118,6 +118,12 @@ local function html_image(raw)
 end
 
 local function raw_inlines(inlines)
+  -- most lists of inlines hold no raw HTML: left as they are (nil), not copied
+  local any = false
+  for _, el in ipairs(inlines) do
+    if el.t == 'RawInline' then any = true; break end
+  end
+  if not any then return nil end
   local out = pandoc.Inlines{}
   local i = 1
   while i <= #inlines do
@@ -182,6 +188,11 @@ end
 local function carry_anchors(blocks)
   -- anchors written on a line of their own go into the next heading or
   -- paragraph, so that a part still begins with its title
+  local any = false
+  for _, b in ipairs(blocks) do
+    if anchors_only(b) then any = true; break end
+  end
+  if not any then return nil end  -- no anchor on a line of its own: nothing to carry, nothing copied
   local out = pandoc.Blocks{}
   local pending = pandoc.Inlines{}
   for _, b in ipairs(blocks) do
@@ -431,8 +442,16 @@ for i, doc in ipairs(docs) do
       end,
     })
   end
-  local attrs = {index = tostring(i)}
-  if next(f.renames) then attrs.renamed = pandoc.json.encode(f.renames) end
+  -- a list of pairs, and the renames in the order of their ids, not of
+  -- Lua's hash tables (seeded at random): the same source, the same bytes
+  local attrs = {{'index', tostring(i)}}
+  if next(f.renames) then
+    local keys, parts = {}, {}
+    for k in pairs(f.renames) do keys[#keys + 1] = k end
+    table.sort(keys)
+    for _, k in ipairs(keys) do parts[#parts + 1] = pandoc.json.encode(k) .. ':' .. pandoc.json.encode(f.renames[k]) end
+    attrs[#attrs + 1] = {'renamed', '{' .. table.concat(parts, ',') .. '}'}
+  end
   blocks:insert(pandoc.Div(demote_nested(doc.blocks), pandoc.Attr('', {'source-file'}, attrs)))
 end
 io.write(pandoc.write(pandoc.Pandoc(blocks), 'json'))
