@@ -275,26 +275,22 @@ def cmd_editions_verify(args) -> int:
         from pipeline.publish import load_config, verify_remote
 
         remote = verify_remote(args.archive, load_config(args.config), to=args.remote)
-        for note in remote.notes:
-            print(f"note: {note}")
-        for finding in remote.findings:
-            print(finding)
-        summary = f"{remote.editions} published edition(s), {remote.files} file(s) read back from {remote.destination}"
-        if remote.ok:
-            print(f"{summary}: every file matches its manifest.")
-            return EXIT_OK
-        n = len(remote.findings)
-        print(f"{summary}: {n} problem{'s' if n != 1 else ''}.")
-        return EXIT_CHECK_FAILED
-
+        return _verdict(remote, f"{remote.editions} published edition(s), {remote.files} file(s) read back from "
+                                f"{remote.destination}", "every file matches its manifest.")
     report = verify(args.archive)
+    return _verdict(report, f"{report.editions} edition(s), {report.files} file(s) checked",
+                    "every checksum matches its manifest.")
+
+
+def _verdict(report, summary: str, all_good: str) -> int:
+    """Print a verification's notes, findings and summary line (the archive's
+    or the published copy's); its exit status."""
     for note in report.notes:
         print(f"note: {note}")
     for finding in report.findings:
         print(finding)
-    summary = f"{report.editions} edition(s), {report.files} file(s) checked"
     if report.ok:
-        print(f"{summary}: every checksum matches its manifest.")
+        print(f"{summary}: {all_good}")
         return EXIT_OK
     n = len(report.findings)
     print(f"{summary}: {n} problem{'s' if n != 1 else ''}.")
