@@ -81,3 +81,31 @@ def released_archive(tmp_path_factory):
     second = release(next_edition(root), archive)
     assert first.created and second.created
     return archive
+
+
+def small_tmpfs(tmp_path: Path, size: str):
+    """A tmpfs of ``size`` (needs root; else the test is skipped) at
+    ``tmp_path/small``, and a way to fill it up leaving ``leave_kb``; for a
+    fixture to ``yield from``."""
+    import os
+    import subprocess
+
+    disk = tmp_path / "small"
+    disk.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(disk)],
+                      capture_output=True).returncode != 0:
+        pytest.skip("mounting a tmpfs is not permitted here (needs root)")
+
+    def fill(leave_kb: int = 0) -> None:
+        st = os.statvfs(disk)
+        free = st.f_bavail * st.f_frsize - leave_kb * 1024
+        if free > 0:
+            with open(disk / "filler", "ab") as f:
+                try:
+                    f.write(b"\0" * free)
+                except OSError:
+                    pass
+    try:
+        yield disk, fill
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], capture_output=True)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import FIXTURE, ROOT
+from conftest import FIXTURE, ROOT, small_tmpfs
 from pipeline.cli import main
 
 SLUG = FIXTURE.name
@@ -550,25 +550,7 @@ def test_verify_reads_a_source_tarball_with_limits(quirky, tmp_path, capsys):
 @pytest.fixture
 def small_disk(tmp_path):
     """A 4 MB tmpfs (needs root), and a way to fill it up."""
-    disk = tmp_path / "small"
-    disk.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4M", "tmpfs", str(disk)],
-                      capture_output=True).returncode != 0:
-        pytest.skip("mounting a tmpfs is not permitted here (needs root)")
-
-    def fill(leave_kb: int = 0) -> None:
-        st = os.statvfs(disk)
-        free = st.f_bavail * st.f_frsize - leave_kb * 1024
-        if free > 0:
-            with open(disk / "filler", "ab") as f:
-                try:
-                    f.write(b"\0" * free)
-                except OSError:
-                    pass
-    try:
-        yield disk, fill
-    finally:
-        subprocess.run(["umount", "-l", str(disk)], capture_output=True)
+    yield from small_tmpfs(tmp_path, "4M")
 
 
 def test_a_full_disk_during_a_build_keeps_the_previous_outputs(small_disk, tmp_path, capsys):

@@ -29,7 +29,7 @@ from pathlib import Path
 import pytest
 from lxml import html as lxml_html
 
-from conftest import FIXTURE, ROOT
+from conftest import FIXTURE, ROOT, small_tmpfs
 from pipeline.cli import main
 
 SLUG = "sample-report"
@@ -351,25 +351,7 @@ def test_a_killed_publish_leaves_no_broken_link_and_the_next_completes_it(site, 
 @pytest.fixture
 def small_disk(tmp_path):
     """A 1 MB tmpfs (needs root), and a way to fill it up."""
-    disk = tmp_path / "small"
-    disk.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1M", "tmpfs", str(disk)],
-                      capture_output=True).returncode != 0:
-        pytest.skip("mounting a tmpfs is not permitted here (needs root)")
-
-    def fill(leave_kb: int = 0) -> None:
-        st = os.statvfs(disk)
-        free = st.f_bavail * st.f_frsize - leave_kb * 1024
-        if free > 0:
-            with open(disk / "filler", "ab") as f:
-                try:
-                    f.write(b"\0" * free)
-                except OSError:
-                    pass
-    try:
-        yield disk, fill
-    finally:
-        subprocess.run(["umount", "-l", str(disk)], capture_output=True)
+    yield from small_tmpfs(tmp_path, "1M")
 
 
 def test_a_full_disk_leaves_the_site_consistent_and_the_next_publish_completes_it(small_disk, site, released_archive,
