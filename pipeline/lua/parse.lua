@@ -9,7 +9,7 @@
 -- files, gives it an empty ersatz file system, like `pandoc --sandbox`),
 -- so anything in the text that names a file -- an image path, a LaTeX
 -- \input or \include (raw_tex is off as well) -- stays a string in the AST
--- and is checked by pipeline/source.py; and this script itself opens
+-- and is checked by pipeline/source/; and this script itself opens
 -- nothing but stdin and stdout.
 --
 -- The files are one publication, so what pandoc does within a file is done
