@@ -55,7 +55,7 @@ def _tell(progress, step: str, timings: dict | None = None) -> None:
 
 def build(source_dir: Path | str, out: Path | str = "dist", formats=FORMATS, design: Design | None = None,
           check: bool = True, progress=None, render_options: dict[str, dict] | None = None,
-          keep_failed: bool = True, warn=None) -> BuildResult:
+          keep_failed: bool = True, warn=None, jobs: int | None = None) -> BuildResult:
     """``progress``, if given, is called as ``progress(step, None)`` when a
     step (load, body, each format, check) starts and ``progress(step,
     seconds)`` when it ends (see pipeline.progress). When the check fails,
@@ -63,8 +63,13 @@ def build(source_dir: Path | str, out: Path | str = "dist", formats=FORMATS, des
     ``keep_failed`` is false) beside the previous good ones. ``warn``, if
     given, is called with the source's warnings (pipeline.errors.Problem) as
     soon as it has been read, before anything is rendered; they are also in
-    ``result.publication.warnings``."""
+    ``result.publication.warnings``. ``jobs``, if given, is how many
+    processes lay the PDF out (pipeline.render.parallel; 1: one, as
+    before)."""
     design = design or Design()
+    if jobs is not None:
+        render_options = dict(render_options or {})
+        render_options["pdf"] = {**render_options.get("pdf", {}), "jobs": jobs}
     timings: dict[str, float] = {}
     schedule.warm_up(formats, check)  # imports for later steps, while the source is read
     _tell(progress, "load")

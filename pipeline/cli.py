@@ -74,6 +74,8 @@ def parser() -> argparse.ArgumentParser:
     _out(b)
     _formats_option(b)
     b.add_argument("--no-check", action="store_true", help="skip reading the outputs back (faster, unsafe)")
+    b.add_argument("--jobs", "-j", type=_positive, default=None, metavar="N",
+                   help="lay the PDF out in N processes (default: 1; 1 is one WeasyPrint document)")
     _common(b)
     b.set_defaults(func=cmd_build)
     _check_command(sub)
@@ -86,7 +88,8 @@ def parser() -> argparse.ArgumentParser:
 def cmd_build(args) -> int:
     from pipeline.progress import run_build
 
-    run_build(_reporter(args), args.source, out=args.out, formats=args.formats, check=not args.no_check)
+    run_build(_reporter(args), args.source, out=args.out, formats=args.formats, check=not args.no_check,
+              jobs=args.jobs)
     return EXIT_OK
 
 

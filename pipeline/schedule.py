@@ -241,10 +241,15 @@ def _pdf_steps(pub: Publication, body: Body, design: Design, staging: Path, expe
     (or a thread)."""
     from pipeline import build as build_module
 
+    from pipeline.render import parallel
+
     t0 = time.monotonic()
+    del parallel.last_pieces[:]
     data = build_module.RENDERERS["pdf"](pub, body, design, **options)
     _output(staging, pub.slug, "pdf").write_bytes(data)
     t1 = time.monotonic()
+    for piece in parallel.last_pieces:  # the pieces of a PDF laid out in parallel, each in its process
+        send(("piece", *piece))
     send(("rendered", t0, t1, os.getpid()))
     if expected is not None:
         from pipeline.check import check_outputs
@@ -328,7 +333,10 @@ class _PdfBranch:
                     code = self.process.exitcode if self.process is not None else None
                     raise BuildError(f"the PDF process ended before it had finished (exit status {code})")
                 kind = message[0]
-                if kind == "rendered":
+                if kind == "piece":
+                    _, name, p0, p1, pid = message
+                    self.events.append(Event(f"pdf {name}", p0, p1, pid))
+                elif kind == "rendered":
                     _, _rendering, t1, pid = message
                     self.events.append(Event("pdf", self.launched, t1, pid))
                     self.tell.end("pdf", t1 - self.launched)

@@ -244,17 +244,26 @@ def is_pdf_a(variant: str | None) -> bool:
     return bool(variant) and variant.startswith("pdf/a-")
 
 
-def html_for_pdf(pub: Publication, body: Body, design: Design, variant: str | None = None) -> str:
+def pdf_css(pub: Publication, design: Design, variant: str | None = None) -> str:
+    """The report's stylesheets, fonts and tokens, as one string."""
     from pipeline.fonts import cjk_language
 
     sheets = STYLESHEETS + (PDF_A_STYLESHEETS if is_pdf_a(variant) else ()) \
         + (("cjk-pdf.css",) if cjk_language(pub.meta.language) else ())
-    css = (design.render("css/fonts.css.j2", faces=font_faces(pub)) + design.css(*sheets) + "\n"
-           + font_stacks(pub).tokens() + font_stacks(pub).code_css() + style_tokens(pub))
+    return (design.render("css/fonts.css.j2", faces=font_faces(pub)) + design.css(*sheets) + "\n"
+            + font_stacks(pub).tokens() + font_stacks(pub).code_css() + style_tokens(pub))
+
+
+def html_for_pdf(pub: Publication, body: Body, design: Design, variant: str | None = None, *,
+                 chapters: list[tuple] | None = None, css: str | None = None, **piece) -> str:
+    """The report's HTML; with ``chapters`` (from ``prepare``), ``css``
+    (``pdf_css``) and ``piece`` (see templates/pdf/report.html.j2), one
+    piece of it (pipeline.render.parallel)."""
     return design.render(
         "pdf/report.html.j2",
         pub=pub, meta=pub.meta, toc=toc_tree(pub.chapters, max_level=2),
-        chapters=prepare(pub, body), css=css, built=build_time(pub),
+        chapters=prepare(pub, body) if chapters is None else chapters,
+        css=pdf_css(pub, design, variant) if css is None else css, built=build_time(pub), **piece,
     )
 
 
@@ -270,14 +279,39 @@ def _associated_files_once(document, pdf) -> None:
 
 
 def render(pub: Publication, body: Body, design: Design, variant: str | None = "pdf/ua-1",
-           attachments: Sequence[tuple[str, bytes]] = ()) -> bytes:
+           attachments: Sequence[tuple[str, bytes]] = (), jobs: int | None = 1) -> bytes:
     """The PDF as bytes. ``variant`` is a WeasyPrint PDF variant
     (``pdf/ua-1``, ``pdf/a-3u`` …); ``attachments`` are (name, bytes) of
     files to embed (a PDF/A-3 carries its source this way), dated like the
-    build. WeasyPrint warnings fail the build."""
+    build. WeasyPrint warnings fail the build. ``jobs`` other than 1 lays
+    the parts out in that many processes (None: one per available core) and
+    assembles them (pipeline.render.parallel); a PDF/A, and a machine or a
+    publication with nothing to share out, take the one-process path."""
+    from pipeline.render import parallel
+
+    if parallel.applies(pub, variant, attachments, jobs):
+        return parallel.render(pub, body, design, variant, jobs)
+    data, _document, problems = lay_out(pub, html_for_pdf(pub, body, design, variant), design, variant,
+                                        attachments)
+    raise_problems(problems, pub, body)
+    return data
+
+
+def identifier(pub: Publication) -> bytes:
+    """The PDF's /ID: the same for every build of one edition."""
+    return hashlib.sha256(f"{pub.meta.identifier}|{pub.meta.edition.version}".encode()).hexdigest()[:32] \
+        .encode("ascii")
+
+
+def lay_out(pub: Publication, page: str, design: Design, variant: str | None = "pdf/ua-1",
+            attachments: Sequence[tuple[str, bytes]] = (), keep=None) -> tuple[bytes, object, list[str]]:
+    """Lay ``page`` (the HTML of the report, or of a piece of it) out with
+    WeasyPrint under the build's options and contexts: (the PDF, the
+    WeasyPrint document, the problems WeasyPrint reported). ``keep``, if
+    given, is called with the document before it is written (it may read
+    its pages' anchors)."""
     import weasyprint
 
-    page = html_for_pdf(pub, body, design, variant)
     fetcher = Fetcher([pub.root, design.root, *font_dirs()])
     handler = _Collect()
     logger = logging.getLogger("weasyprint")
@@ -291,13 +325,12 @@ def render(pub: Publication, body: Body, design: Design, variant: str | None = "
         Image.MAX_IMAGE_PIXELS = max(pixels or 0, int(pub.limits["image_megapixels"] * 1_000_000))
     try:
         doc = weasyprint.HTML(string=page, base_url=pub.root.as_uri() + "/", url_fetcher=fetcher)
-        ident = hashlib.sha256(f"{pub.meta.identifier}|{pub.meta.edition.version}".encode()).hexdigest()[:32]
         built = build_time(pub)
         files = [weasyprint.Attachment(file_obj=io.BytesIO(content), name=name, description=f"source file {name}",
                                        created=built, modified=built, relationship="Source")
                  for name, content in attachments]
         options = dict(
-            pdf_identifier=ident.encode("ascii"),
+            pdf_identifier=identifier(pub),
             pdf_variant=variant,
             pdf_tags=True,
             uncompressed_pdf=False,
@@ -311,6 +344,8 @@ def render(pub: Publication, body: Body, design: Design, variant: str | None = "
                 footnotes_kept(), actual_text():
             document = doc.render(**options)
             gc.collect()  # the layout's discarded boxes, once, before the PDF's objects pile up (speedups)
+            if keep is not None:
+                keep(document)
             data = document.write_pdf(finisher=_associated_files_once if is_pdf_a(variant) else None, **options)
     finally:
         logger.removeHandler(handler)
@@ -318,10 +353,14 @@ def render(pub: Publication, body: Body, design: Design, variant: str | None = "
     # a message names an image by its data: URI, megabytes long: never print one
     problems = [re.sub(r"data:[^\s\"']{40,}", lambda m: m.group(0)[:30] + "…", p)
                 for p in fetcher.refused + handler.messages]
+    return data, document, problems
+
+
+def raise_problems(problems: list[str], pub: Publication, body: Body) -> None:
+    """WeasyPrint's messages (``lay_out``) as the build's error, each once."""
     if problems:
         problems = [_named_images(m, pub, body) for m in dict.fromkeys(problems)]
         raise BuildError("WeasyPrint reported problems while laying out the PDF:\n  " + "\n  ".join(problems))
-    return data
 
 
 def _named_images(message: str, pub: Publication, body: Body) -> str:

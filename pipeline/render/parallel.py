@@ -1,0 +1,428 @@
+"""The PDF laid out on every core (issue 14, part 1).
+
+WeasyPrint lays a document out in one Python process, on one core. A part
+of the report starts on a right-hand page (page.css), so how it breaks into
+pages does not depend on what comes before it, only its page numbers do.
+``render`` therefore:
+
+1. cuts the main matter into pieces, each a run of whole parts (with the
+   back chapters after them; the last one with the colophon), a few more
+   pieces than workers so that the pool, fed longest first, ends evenly;
+2. lays each piece out in a worker process (forked, one per core) with its
+   folios left out, and takes back its PDF, its page count, which of its
+   pages are blank and the page each anchor (id) lands on;
+3. then, knowing every piece's length, lays out in the same pool the front
+   matter (cover, front chapters, contents: its page numbers written in from
+   the anchors, since ``target-counter`` cannot see into another piece) and,
+   for each main piece, a *stamp*: a document of as many empty pages whose
+   margin boxes print the folios from the piece's first number on;
+4. assembles one PDF (pipeline.render.assemble): one structure tree, the
+   outline, links across pieces (written ``pipeline-anchor:NAME`` in the
+   piece that points out of itself), page labels roman then arabic.
+
+Why stamps, not a second layout with the right first page number: an empty
+page costs WeasyPrint about a hundredth of what a page of text does (the
+stamps of the 300-page book lay out in about 1 s, shared by the pool, where
+a second layout of the pieces would cost their whole time again), and the
+folio is the only thing on a page that depends on its number: running heads
+(``string-set``) come from the piece's own text and stay in its layout.
+
+A blank verso (a part that must start on the right after a piece that ended
+on the right) is an empty page of the piece before it: no text, no folio.
+
+Every piece is laid out with the same options and contexts as the one-process
+path (``pdf.lay_out``); its WeasyPrint messages come back with it and fail
+the build as there. The bytes depend only on the source: which worker lays a
+piece out does not change it, and the pieces are assembled in reading order.
+
+Not on this path (``applies``): a PDF/A (the archival copy carries its
+source as attachments and must be one PDF/A document), one job, a
+publication without at least two pieces' worth of parts.
+"""
+
+from __future__ import annotations
+
+import gc
+import html as html_lib
+import io
+import os
+import pickle
+import re
+import signal
+import sys
+import threading
+import time
+import traceback
+from dataclasses import dataclass, field
+
+from pipeline.errors import BuildError
+from pipeline.model import Publication
+from pipeline.render.common import Body, Design
+
+#: Pieces per worker: more pieces balance the pool better, fewer cost less
+#: (each piece parses the stylesheets and embeds its own font subsets).
+PIECES_PER_JOB = 3
+
+#: (piece, seconds, pid) of the last ``render`` in this process, in the
+#: order the pieces were laid out: the build records them as its events.
+last_pieces: list[tuple[str, float, float, int]] = []
+
+
+def jobs_available() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def _can_fork() -> bool:
+    import multiprocessing
+
+    return "fork" in multiprocessing.get_all_start_methods()
+
+
+def applies(pub: Publication, variant: str | None, attachments, jobs: int | None) -> bool:
+    """Whether this PDF is laid out in parallel (see the module's doc)."""
+    from pipeline.render.pdf import is_pdf_a
+
+    jobs = jobs_available() if jobs is None else jobs
+    if jobs <= 1 or is_pdf_a(variant) or attachments or not _can_fork():
+        return False
+    main = [c for c in pub.chapters if c.kind != "front"]
+    return bool(main) and main[0].kind == "part" and sum(c.kind == "part" for c in main) >= 2
+
+
+@dataclass
+class _Plan:
+    """One piece of the main matter."""
+
+    index: int
+    chapters: list = field(default_factory=list)  # (Chapter, fragment) from pdf.prepare
+    colophon: bool = False
+    footnotes_before: int = 0
+
+    @property
+    def weight(self) -> int:
+        return sum(len(fragment) for _, fragment in self.chapters)
+
+
+def plan(chapters: list[tuple], jobs: int) -> list[_Plan]:
+    """The main matter (``chapters`` from ``pdf.prepare``, front ones
+    skipped) in runs of whole parts: about ``PIECES_PER_JOB`` × ``jobs``
+    pieces of similar length, in reading order."""
+    groups: list[list[tuple]] = []
+    for chapter, fragment in chapters:
+        if chapter.kind == "front":
+            continue
+        if chapter.kind == "part" or not groups:
+            groups.append([])
+        groups[-1].append((chapter, fragment))
+    count = min(len(groups), PIECES_PER_JOB * jobs)
+    total = sum(len(f) for g in groups for _, f in g)
+    pieces: list[_Plan] = []
+    done = 0
+    for i, group in enumerate(groups):
+        size = sum(len(f) for _, f in group)
+        # a new piece when this one has its share, as long as there are groups left for the rest
+        if not pieces or (done >= total * len(pieces) / count and len(pieces) < count):
+            pieces.append(_Plan(len(pieces)))
+        pieces[-1].chapters.extend(group)
+        done += size
+    pieces[-1].colophon = True
+    notes = sum(f.count('class="footnote"') for c, f in chapters if c.kind == "front")
+    for p in pieces:
+        p.footnotes_before = notes
+        notes += sum(f.count('class="footnote"') for _, f in p.chapters)
+    return pieces
+
+
+_HREF = re.compile(r'href="#([^"]*)"')
+_ID = re.compile(r'\sid="([^"]*)"')
+ANCHOR_SCHEME = "pipeline-anchor:"
+
+
+def _outward_links(page: str, pages_of: dict[str, int] | None = None) -> str:
+    """Each link of ``page`` to an anchor it does not hold written
+    ``pipeline-anchor:NAME`` (assemble() points it at NAME in the piece
+    that has it); with ``pages_of``, the folio of NAME beside it
+    (``data-page``, which the contents prints)."""
+    own = set(_ID.findall(page))
+
+    def outward(m: re.Match) -> str:
+        name = m.group(1)
+        if not name or html_lib.unescape(name) in own or name in own:
+            return m.group(0)
+        folio = (pages_of or {}).get(html_lib.unescape(name))
+        return f'href="{ANCHOR_SCHEME}{name}"' + (f' data-page="{folio}"' if folio is not None else "")
+
+    return _HREF.sub(outward, page)
+
+
+def _css_string(text: str) -> str:
+    return '"' + "".join(c if c.isalnum() or c in " .,:;-_'()!?&/" else f"\\{ord(c):x} " for c in text) + '"'
+
+
+def _main_css(pub: Publication, p: _Plan) -> str:
+    """A main piece: no folios (they are stamped), the document's title for
+    the running heads (the cover sets it in the whole report), and the
+    footnotes numbered on from the pieces before."""
+    title = pub.meta.short_title or pub.meta.title
+    return ("\n/* a piece of the report (pipeline/render/parallel.py) */\n"
+            "@page :left { @bottom-left { content: none; } }\n"
+            "@page :right { @bottom-right { content: none; } }\n"
+            f"html {{ string-set: doc-title {_css_string(title)}; counter-reset: footnote {p.footnotes_before}; }}\n")
+
+
+#: The contents' page number of an entry in another piece (toc.css prints
+#: the others with target-counter).
+_FRONT_CSS = ('\n/* the front piece (pipeline/render/parallel.py) */\n'
+              '.toc a[data-page]::after { content: leader(dotted) "\\a0" attr(data-page); }\n')
+
+#: A stamp: empty pages that print only their folio (page.css's margin
+#: boxes), from ``counter-set`` on; a blank page prints nothing.
+_STAMP_CSS = ('\n/* folio stamps (pipeline/render/parallel.py) */\n'
+              '@page :left { @top-left { content: none; } }\n'
+              '@page :right { @top-right { content: none; } }\n'
+              '@page stamp-blank { @bottom-left { content: none; } @bottom-right { content: none; } }\n'
+              '.stamp { break-before: page; height: 1px; }\n'
+              '.stamp.blank { page: stamp-blank; }\n')
+
+
+def _stamp_html(pub: Publication, css: str, first: int, blank: list[bool]) -> str:
+    pages = "".join(f'<div class="stamp{" blank" if b else ""}"></div>' for b in blank)
+    return (f'<!DOCTYPE html><html lang="{html_lib.escape(pub.meta.language)}"><head><meta charset="utf-8">'
+            f'<title>{html_lib.escape(pub.meta.title)}</title><style>{css}{_STAMP_CSS}'
+            f'@page :first {{ counter-set: page {first}; }}</style></head><body>{pages}</body></html>')
+
+
+@dataclass
+class _Laid:
+    """What a worker sends back for a piece."""
+
+    pdf: bytes
+    blank: list[bool]
+    anchors: dict[str, int]
+    problems: list[str]
+    seconds: tuple[float, float]
+    pid: int
+
+
+def _lay_out(pub, page: str, design, variant) -> _Laid:
+    from pipeline.render.pdf import lay_out
+
+    t0 = time.monotonic()
+    found: dict = {}
+
+    def keep(document):
+        found["blank"] = [bool(p._page_box.page_type.blank) for p in document.pages]
+        anchors = {}
+        for i, p in enumerate(document.pages):
+            for name in p.anchors:
+                anchors.setdefault(name, i)
+        found["anchors"] = anchors
+
+    data, _document, problems = lay_out(pub, page, design, variant, keep=keep)
+    return _Laid(data, found["blank"], found["anchors"], problems, (t0, time.monotonic()), os.getpid())
+
+
+def render(pub: Publication, body: Body, design: Design, variant: str | None = "pdf/ua-1",
+           jobs: int | None = None) -> bytes:
+    from pipeline.render import pdf
+
+    jobs = jobs_available() if jobs is None else jobs
+    chapters = pdf.prepare(pub, body)
+    css = pdf.pdf_css(pub, design, variant)
+    pieces = plan(chapters, jobs)
+    del last_pieces[:]
+
+    def main_piece(p: _Plan) -> _Laid:
+        page = pdf.html_for_pdf(pub, body, design, variant, chapters=p.chapters, css=css + _main_css(pub, p),
+                                piece="main", colophon=p.colophon)
+        return _lay_out(pub, _outward_links(page), design, variant)
+
+    order = sorted(range(len(pieces)), key=lambda i: (-pieces[i].weight, i))  # longest first
+    laid = _pool([lambda p=pieces[i]: main_piece(p) for i in order], jobs)
+    main: list[_Laid] = [None] * len(pieces)
+    for i, result in zip(order, laid):
+        main[i] = result
+    problems = [m for r in main for m in r.problems]
+
+    # where each main piece starts (arabic, from 1), with a blank verso after one that ends on a right page
+    blank_after = [len(r.blank) % 2 == 1 and i < len(main) - 1 for i, r in enumerate(main)]
+    firsts, folio = [], 1
+    for r, extra in zip(main, blank_after):
+        firsts.append(folio)
+        folio += len(r.blank) + extra
+    pages_of: dict[str, int] = {}
+    for r, first in zip(main, firsts):
+        for name, i in r.anchors.items():
+            pages_of.setdefault(name, first + i)
+
+    def front_piece() -> _Laid:
+        page = pdf.html_for_pdf(pub, body, design, variant, chapters=[(c, f) for c, f in chapters
+                                                                       if c.kind == "front"],
+                                css=css + _FRONT_CSS, piece="front")
+        return _lay_out(pub, _outward_links(page, pages_of), design, variant)
+
+    def stamp(i: int) -> _Laid:
+        return _lay_out(pub, _stamp_html(pub, css, firsts[i], main[i].blank + [True] * blank_after[i]), design,
+                        variant)
+
+    second = _pool([front_piece] + [lambda i=i: stamp(i) for i in range(len(main))], jobs)
+    front, stamps = second[0], second[1:]
+    problems += front.problems + [m for s in stamps for m in s.problems]
+    pdf.raise_problems(problems, pub, body)
+
+    for name, r in [("front", front)] + [(f"main {i + 1}", r) for i, r in enumerate(main)] \
+            + [(f"stamps {i + 1}", s) for i, s in enumerate(stamps)]:
+        last_pieces.append((name, *r.seconds, r.pid))
+
+    front_pdf = front.pdf
+    front_pages = len(front.blank)
+    if front_pages % 2:
+        front_pdf, front_pages = _with_blank_page(front_pdf), front_pages + 1
+    parts = [_piece(front_pdf, None)]
+    for r, s, extra in zip(main, stamps, blank_after):
+        parts.append(_piece(_with_blank_page(r.pdf) if extra else r.pdf, s.pdf))
+    return _assemble(parts, page_labels=[(0, "r", 1), (front_pages, "D", 1)], identifier=pdf.identifier(pub))
+
+
+def _with_blank_page(data: bytes) -> bytes:
+    """The PDF with an empty page after its last, of the same size."""
+    import pikepdf
+
+    with pikepdf.open(io.BytesIO(data)) as doc:
+        last = doc.pages[-1]
+        doc.add_blank_page(page_size=(float(last.mediabox[2]), float(last.mediabox[3])))
+        out = io.BytesIO()
+        doc.save(out, deterministic_id=True, compress_streams=True)
+        return out.getvalue()
+
+
+def _piece(data: bytes, stamps: bytes | None):
+    try:
+        from pipeline.render.assemble import Piece
+    except ImportError:  # pipeline.render.assemble lands separately: until then, a plain concatenation
+        return (data, stamps)
+    return Piece(data, stamps)
+
+
+def _assemble(pieces, page_labels, identifier: bytes) -> bytes:
+    try:
+        from pipeline.render.assemble import assemble
+    except ImportError:
+        return _concatenate(pieces, page_labels, identifier)
+    return assemble(pieces, page_labels=page_labels, identifier=identifier)
+
+
+def _concatenate(pieces, page_labels, identifier) -> bytes:
+    """Stand-in for pipeline.render.assemble: the pages one after another
+    with their folios overlaid, no merged structure tree or outline."""
+    import pikepdf
+
+    out = pikepdf.open(io.BytesIO(pieces[0][0]))
+    for data, stamps in pieces[1:]:
+        src = pikepdf.open(io.BytesIO(data))
+        stamp_doc = pikepdf.open(io.BytesIO(stamps)) if stamps else None
+        for i, page in enumerate(src.pages):
+            out.pages.append(page)
+            if stamp_doc is not None:
+                out.pages[-1].add_overlay(stamp_doc.pages[i])
+    buffer = io.BytesIO()
+    out.save(buffer, deterministic_id=True)
+    return buffer.getvalue()
+
+
+# ------------------------------------------------------------------ the pool
+
+def _pool(tasks: list, jobs: int) -> list:
+    """Run ``tasks`` (callables, without arguments) in up to ``jobs`` forked
+    processes, each taking the next task as it finishes one (so the first
+    tasks start first); their results in the order of ``tasks``. A task's
+    exception is raised here."""
+    jobs = max(1, min(jobs, len(tasks)))
+    results: list = [None] * len(tasks)
+    # the tasks' numbers, written at once: each worker reads the next 4 bytes (one read, under the pipe's lock)
+    todo_r, todo_w = os.pipe()
+    os.write(todo_w, b"".join(i.to_bytes(4, "big") for i in range(len(tasks))))
+    os.close(todo_w)
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+    parent = os.getpid()
+    workers: list[tuple[int, int]] = []
+    gc.collect()
+    gc.freeze()  # the workers share the parent's objects: the collector must not write to (and so copy) them
+    try:
+        for _ in range(jobs):
+            out_r, out_w = os.pipe()
+            pid = os.fork()
+            if pid == 0:  # the worker
+                code = 0
+                try:
+                    os.close(out_r)
+                    _worker(parent, tasks, todo_r, out_w)
+                except BaseException:
+                    code = 1
+                finally:
+                    os._exit(code)
+            os.close(out_w)
+            workers.append((pid, out_r))
+    finally:
+        os.close(todo_r)
+        gc.unfreeze()
+    errors: list[BaseException] = []
+    readers = [threading.Thread(target=_read_results, args=(fd, results, errors), daemon=True) for _, fd in workers]
+    for t in readers:
+        t.start()
+    for t in readers:
+        t.join()
+    statuses = [os.waitpid(pid, 0)[1] for pid, _ in workers]
+    if errors:
+        raise errors[0]
+    missing = [i for i, r in enumerate(results) if r is None]
+    if missing:
+        raise BuildError(f"a PDF layout process ended before it had finished (exit statuses {statuses})")
+    return results
+
+
+def _worker(parent: int, tasks: list, todo: int, out: int) -> None:
+    from pipeline import children
+
+    children.die_with_parent(parent)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    with os.fdopen(out, "wb") as sink:
+        while True:
+            got = os.read(todo, 4)
+            if len(got) < 4:
+                return
+            i = int.from_bytes(got, "big")
+            try:
+                message = (i, "ok", tasks[i]())
+            except BaseException as exc:
+                text = "".join(traceback.format_exception(exc))
+                try:
+                    pickle.loads(pickle.dumps(exc))
+                    message = (i, "error", (exc, text))
+                except Exception:
+                    message = (i, "error", (BuildError(f"{type(exc).__name__}: {exc}"), text))
+            data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+            sink.write(len(data).to_bytes(8, "big") + data)
+            sink.flush()
+
+
+def _read_results(fd: int, results: list, errors: list) -> None:
+    from pipeline.schedule import ChildTraceback
+
+    with os.fdopen(fd, "rb") as source:
+        while True:
+            head = source.read(8)
+            if len(head) < 8:
+                return
+            i, kind, value = pickle.loads(source.read(int.from_bytes(head, "big")))
+            if kind == "ok":
+                results[i] = value
+            else:
+                exc, text = value
+                exc.__cause__ = ChildTraceback("in a PDF layout process:\n" + text)
+                errors.append(exc)
