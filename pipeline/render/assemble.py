@@ -1,0 +1,560 @@
+"""One PDF from several laid out apart (issue 14): the report's pieces (the
+front matter, then each group of parts or chapters that starts on a
+right-hand page) are laid out by WeasyPrint in worker processes, and
+``assemble`` joins their PDFs into one, as if one process had laid out the
+whole: pages in order, one tagged structure tree, the bookmarks, the named
+destinations and every link, the page labels, and the folios stamped on the
+pages as pagination artifacts.
+
+A pure function on bytes, built on pikepdf (qpdf). Each piece's pages are
+copied first and everything else of the piece after them, from the same
+foreign ``Pdf``: qpdf keeps one map from a foreign object to its copy per
+foreign file, so a structure element's /Pg, a bookmark's or a named
+destination's page and an OBJR's annotation all come out as the very
+objects that are in the page tree, not orphan copies of them.
+
+A link from one piece to an anchor in another is written by the layout as
+``href="pipeline-anchor:NAME"``; WeasyPrint keeps it as a /URI action, which
+becomes a link to the named destination NAME here (``ANCHOR_SCHEME``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import warnings
+from dataclasses import dataclass
+from typing import Iterable, Iterator, Sequence
+from urllib.parse import unquote
+
+import pikepdf
+from pikepdf import Array, Dictionary, Name, Stream, String
+
+#: The scheme of a link to an anchor laid out in another piece.
+ANCHOR_SCHEME = "pipeline-anchor:"
+
+#: Styles of a page label (PDF 32000-1 12.4.2): decimal, roman, letters.
+LABEL_STYLES = ("D", "r", "R", "a", "A")
+
+#: Entries per leaf of the name and number trees written here.
+_TREE_LEAF = 64
+
+
+@dataclass
+class Piece:
+    """One WeasyPrint PDF, tagged (``pdf_tags=True``), of the same variant
+    as the others; ``stamps``, if given, a PDF of as many pages, each laid
+    over the piece's page of the same index as a pagination artifact (the
+    folios). A stamp page may be empty."""
+
+    pdf: bytes
+    stamps: bytes | None = None
+
+
+def assemble(pieces: Sequence[Piece], *, page_labels: Iterable[tuple[int, str, int]] = (),
+             identifier: bytes | None = None) -> bytes:
+    """The pieces' pages, in order, as one PDF.
+
+    ``pieces[0]`` is the front matter: the result keeps its catalog (XMP
+    metadata, /Lang, MarkInfo, ViewerPreferences, OutputIntents, /AF and the
+    embedded files) and its /Info. ``page_labels`` are (index of the first
+    page in the result, style, first number), replacing any the pieces had.
+    ``identifier`` is the first half of the /ID (by default a hash of the
+    inputs). The same inputs give the same bytes.
+
+    Raises ValueError for inputs that cannot make a right PDF: no pieces, a
+    link to an anchor no piece has, an anchor in two pieces, stamps of
+    another page count or size than their piece, bad page labels."""
+    if not pieces:
+        raise ValueError("assemble: no pieces")
+    labels = _checked_labels(page_labels)
+    out = pikepdf.open(io.BytesIO(pieces[0].pdf))
+    opened = [out]
+    try:
+        state = _State(out)
+        for k, piece in enumerate(pieces):
+            src = out if k == 0 else pikepdf.open(io.BytesIO(piece.pdf))
+            if k:
+                opened.append(src)
+            _add_piece(state, src, k)
+            if piece.stamps is not None:
+                _stamp(state, piece.stamps, k, opened)
+        _write_dests(state)
+        _resolve_anchor_links(state)
+        _write_struct_tree(state)
+        _write_outlines(state)
+        if labels:
+            out.Root.PageLabels = _number_tree(out, [(i, Dictionary(S=Name("/" + style), St=start))
+                                                     for i, style, start in labels])
+        elif "/PageLabels" in out.Root:
+            del out.Root.PageLabels
+        if labels and labels[-1][0] >= len(out.pages):
+            raise ValueError(f"assemble: a page label starts at page index {labels[-1][0]}, "
+                             f"past the last page ({len(out.pages) - 1})")
+        _associated_files_once(out)
+        _dedupe_streams(out)
+        if identifier is None:
+            h = hashlib.sha256()
+            for piece in pieces:
+                for part in (piece.pdf, piece.stamps or b""):
+                    h.update(len(part).to_bytes(8, "big"))
+                    h.update(part)
+            h.update(repr(labels).encode())
+            identifier = h.hexdigest()[:32].encode("ascii")
+        out.trailer.ID = Array([String(identifier), String(identifier)])
+        version = max((p.pdf_version for p in opened), key=lambda v: tuple(int(x) for x in v.split(".")))
+        buf = io.BytesIO()
+        # deterministic: the /ID's second half is a hash of the content, the first
+        # one is kept; objects are numbered in the order they are reached
+        out.save(buf, deterministic_id=True, object_stream_mode=pikepdf.ObjectStreamMode.generate,
+                 compress_streams=True, recompress_flate=False, min_version=version,
+                 fix_metadata_version=False)
+        return buf.getvalue()
+    finally:
+        for pdf in reversed(opened):
+            pdf.close()
+
+
+def _checked_labels(page_labels) -> list[tuple[int, str, int]]:
+    labels = [(int(i), str(style), int(start)) for i, style, start in page_labels]
+    for n, (i, style, start) in enumerate(labels):
+        if style not in LABEL_STYLES:
+            raise ValueError(f"assemble: page label style {style!r} is not one of {', '.join(LABEL_STYLES)}")
+        if start < 1:
+            raise ValueError(f"assemble: a page label's first number must be 1 or more, not {start}")
+        if n == 0 and i != 0:
+            raise ValueError(f"assemble: the first page label must start at page index 0, not {i}")
+        if n and i <= labels[n - 1][0]:
+            raise ValueError(f"assemble: page labels must start at increasing page indexes ({labels[n - 1][0]}, {i})")
+    return labels
+
+
+class _State:
+    """What is gathered from the pieces, in ``out``'s objects."""
+
+    def __init__(self, out: pikepdf.Pdf):
+        self.out = out
+        self.dests: dict[bytes, tuple[String, object, int]] = {}  # key bytes -> (key, destination, piece)
+        self.parent_tree: list[tuple[int, object]] = []
+        self.next_key = 0
+        self.struct_kids: list = []  # top-level structure elements, in order
+        self.role_map: dict[str, object] = {}
+        self.class_map: dict[str, object] = {}
+        self.id_tree: dict[bytes, tuple[String, object]] = {}
+        self.outline_items: list[tuple[Dictionary, int]] = []  # (top-level item, its /Count), in order
+        self.container = None  # the structure element that holds the top-level ones (the front matter's Document)
+        self.tagged = False
+        self.piece_starts: list[int] = []  # index in the result of each piece's first page
+
+
+def _add_piece(state: _State, src: pikepdf.Pdf, k: int) -> None:
+    out = state.out
+    first = len(out.pages) if k else 0
+    state.piece_starts.append(first)
+    if k:
+        with warnings.catch_warnings():
+            # pikepdf warns that named destinations are not carried: they are, below
+            warnings.simplefilter("ignore", pikepdf.PageCopyWarning)
+            out.pages.extend(src.pages)
+    pages = list(out.pages)[first:]
+
+    root = src.Root
+    sroot = root.get("/StructTreeRoot")
+    offset = state.next_key
+    copy = (lambda obj: obj) if k == 0 else _copier(out)
+
+    # the structure tree: the top element's kids, the parent tree, role and class maps
+    if sroot is not None:
+        state.tagged = True
+        top = _as_list(sroot.get("/K"))
+        wrapper = top[0] if len(top) == 1 and isinstance(top[0], Dictionary) and top[0].get("/S") == "/Document" \
+            else None
+        kids = _as_list(wrapper.get("/K")) if wrapper is not None else top
+        if k == 0:
+            state.container = wrapper if wrapper is not None else sroot
+        parent_of_kids = wrapper if wrapper is not None else sroot
+        entries = list(_read_number_tree(sroot.get("/ParentTree")))
+        if k:
+            # the copies must not drag the piece's own tree root and Document element
+            # along: their places are taken by the front matter's after the copy
+            for kid in kids:
+                if isinstance(kid, Dictionary) and "/P" in kid:
+                    del kid.P
+            placeholders = []
+            for n, (key, value) in enumerate(entries):
+                if isinstance(value, Array):
+                    for j, el in enumerate(value):
+                        if _same(el, parent_of_kids):
+                            placeholders.append((n, j))
+                            value[j] = None
+                elif _same(value, parent_of_kids):
+                    placeholders.append((n, None))
+                    entries[n] = (key, None)
+            lang = root.get("/Lang")
+            main_lang = out.Root.get("/Lang")
+            if lang is not None and str(lang) != str(main_lang or ""):
+                for kid in kids:  # a piece in another language than the front matter says so
+                    if isinstance(kid, Dictionary) and "/Lang" not in kid:
+                        kid.Lang = lang
+            kids = [copy(kid) for kid in kids]
+            entries = [(key, copy(value) if value is not None else None) for key, value in entries]
+            for n, j in placeholders:
+                key, value = entries[n]
+                if j is None:
+                    entries[n] = (key, state.container)
+                else:
+                    value[j] = state.container
+            for kid in kids:
+                if isinstance(kid, Dictionary):
+                    kid.P = state.container
+        state.struct_kids.extend(kids)
+        state.parent_tree.extend((key + offset, value) for key, value in entries)
+        used = max((key for key, _ in entries), default=-1) + 1
+        used = max(used, int(sroot.get("/ParentTreeNextKey", 0)))
+        state.next_key = offset + used
+        for name, into in (("/RoleMap", state.role_map), ("/ClassMap", state.class_map)):
+            for key, value in (sroot.get(name) or {}).items():
+                into.setdefault(key, copy(value))
+        for key, value in _read_name_tree(sroot.get("/IDTree")):
+            state.id_tree.setdefault(bytes(key), (key, copy(value)))
+        if k:
+            _offset_struct_parents(pages, offset)
+    elif k and state.tagged:
+        raise ValueError(f"assemble: piece {k} is not tagged (no StructTreeRoot) while piece 0 is")
+
+    # named destinations: the name tree and the PDF 1.1 /Dests dictionary
+    names = root.get("/Names")
+    found = list(_read_name_tree(names.get("/Dests") if names is not None else None))
+    old = root.get("/Dests")
+    if isinstance(old, Dictionary):
+        found += [(String(str(key)[1:]), value) for key, value in old.items()]
+    for key, value in found:
+        raw = bytes(key)
+        if raw in state.dests:
+            raise ValueError(f"assemble: the anchor {str(key)!r} is in piece {state.dests[raw][2]} and in piece {k}")
+        state.dests[raw] = (key, copy(value), k)
+
+    # bookmarks: the top-level items, their nesting kept
+    outlines = root.get("/Outlines")
+    item = outlines.get("/First") if outlines is not None else None
+    items = []
+    seen = set()
+    while isinstance(item, Dictionary) and item.objgen not in seen:
+        seen.add(item.objgen)
+        items.append(item)
+        item = item.get("/Next")
+    for item in items:
+        if k:
+            for key in ("/Parent", "/Prev", "/Next"):
+                if key in item:
+                    del item[key]
+        items_count = int(item.get("/Count", 0))
+        state.outline_items.append((copy(item), items_count))
+
+
+def _copier(out: pikepdf.Pdf):
+    def copy(obj):
+        if isinstance(obj, (Dictionary, Array, Stream)) and obj.is_indirect:
+            return out.copy_foreign(obj)
+        if isinstance(obj, (Dictionary, Array)):
+            # a direct container: its indirect members are copied, the same map kept
+            if isinstance(obj, Array):
+                return Array([copy(x) for x in obj])
+            return Dictionary({key: copy(value) for key, value in obj.items()})
+        return obj
+    return copy
+
+
+def _same(a, b) -> bool:
+    return isinstance(a, (Dictionary, Stream)) and a.is_indirect and b is not None and b.is_indirect \
+        and a.objgen == b.objgen
+
+
+def _as_list(value) -> list:
+    if value is None:
+        return []
+    if isinstance(value, Array):
+        return list(value)
+    return [value]
+
+
+def _offset_struct_parents(pages, offset: int) -> None:
+    """Move the pages' (and their annotations' and form XObjects') keys into
+    the parent tree by ``offset``, each object once."""
+    done = set()
+
+    def shift(obj, key):
+        if not isinstance(obj, (Dictionary, Stream)) or key not in obj:
+            return
+        if obj.is_indirect:
+            if obj.objgen in done:
+                return
+            done.add(obj.objgen)
+        obj[key] = int(obj[key]) + offset
+
+    for page in pages:
+        shift(page.obj, "/StructParents")
+        for annot in page.obj.get("/Annots") or []:
+            shift(annot, "/StructParent")
+        xobjects = (page.obj.get("/Resources") or {}).get("/XObject") or {}
+        for _, xobject in xobjects.items():
+            shift(xobject, "/StructParents")
+
+
+# ---------------------------------------------------------------- trees
+
+def _read_name_tree(node, depth: int = 0) -> Iterator[tuple[String, object]]:
+    """(key, value) of a name tree, keys as the String objects they are
+    (their bytes are what a /Dest names)."""
+    if not isinstance(node, Dictionary) or depth > 32:
+        return
+    names = node.get("/Names")
+    if isinstance(names, Array):
+        for i in range(0, len(names) - 1, 2):
+            yield names[i], names[i + 1]
+    for kid in node.get("/Kids") or []:
+        yield from _read_name_tree(kid, depth + 1)
+
+
+def _read_number_tree(node, depth: int = 0) -> Iterator[tuple[int, object]]:
+    if not isinstance(node, Dictionary) or depth > 32:
+        return
+    nums = node.get("/Nums")
+    if isinstance(nums, Array):
+        for i in range(0, len(nums) - 1, 2):
+            yield int(nums[i]), nums[i + 1]
+    for kid in node.get("/Kids") or []:
+        yield from _read_number_tree(kid, depth + 1)
+
+
+def _tree(pdf: pikepdf.Pdf, entries: list[tuple], kind: str) -> Dictionary:
+    """A name (``kind`` /Names) or number (/Nums) tree of sorted entries: one
+    leaf when they are few, else a root whose kids are leaves with /Limits."""
+    if len(entries) <= _TREE_LEAF:
+        return Dictionary({kind: Array([x for entry in entries for x in entry])})
+    kids = []
+    for i in range(0, len(entries), _TREE_LEAF):
+        chunk = entries[i:i + _TREE_LEAF]
+        kids.append(pdf.make_indirect(Dictionary({kind: Array([x for entry in chunk for x in entry]),
+                                                  "/Limits": Array([chunk[0][0], chunk[-1][0]])})))
+    return Dictionary(Kids=Array(kids))
+
+
+def _number_tree(pdf: pikepdf.Pdf, entries: list[tuple[int, object]]) -> Dictionary:
+    return _tree(pdf, sorted(entries, key=lambda e: e[0]), "/Nums")
+
+
+def _name_tree(pdf: pikepdf.Pdf, entries: dict[bytes, tuple]) -> Dictionary:
+    return _tree(pdf, [entries[key][:2] for key in sorted(entries)], "/Names")
+
+
+# ---------------------------------------------------------------- writing the merged parts
+
+def _write_dests(state: _State) -> None:
+    root = state.out.Root
+    if "/Dests" in root:
+        del root.Dests
+    names = root.get("/Names")
+    if not state.dests:
+        if names is not None and "/Dests" in names:
+            del names.Dests
+        return
+    if names is None:
+        root.Names = names = Dictionary()
+    names.Dests = state.out.make_indirect(_name_tree(state.out, state.dests))
+
+
+def _resolve_anchor_links(state: _State) -> None:
+    """Each link to ``pipeline-anchor:NAME`` as a link to the named
+    destination NAME, written as WeasyPrint writes a link within a document
+    (/Dest, and the name as the link's /Contents)."""
+    by_name: dict[str, String] = {}
+    for raw, (key, _, _) in state.dests.items():
+        by_name.setdefault(str(key), key)
+    missing = []
+    for n, page in enumerate(state.out.pages):
+        for annot in page.obj.get("/Annots") or []:
+            action = annot.get("/A")
+            if not (isinstance(action, Dictionary) and action.get("/S") == "/URI"):
+                continue
+            uri = bytes(action.get("/URI", b"")).decode("utf-8", "replace")
+            if not uri.startswith(ANCHOR_SCHEME):
+                continue
+            name = uri[len(ANCHOR_SCHEME):]
+            key = by_name.get(name) or by_name.get(unquote(name))
+            if key is None:
+                missing.append(f"{unquote(name)!r} (page index {n})")
+                continue
+            del annot.A
+            annot.Dest = key
+            annot.Contents = String(str(key))
+    if missing:
+        raise ValueError("assemble: no piece has the anchor of the link" + ("s " if len(missing) > 1 else " ")
+                         + ", ".join(missing))
+
+
+def _write_struct_tree(state: _State) -> None:
+    if not state.tagged:
+        return
+    out = state.out
+    sroot = out.Root.StructTreeRoot
+    container = state.container
+    container.K = Array(state.struct_kids)
+    sroot.ParentTree = out.make_indirect(_number_tree(out, state.parent_tree))
+    sroot.ParentTreeNextKey = state.next_key
+    for name, values in (("/RoleMap", state.role_map), ("/ClassMap", state.class_map)):
+        if values:
+            sroot[name] = Dictionary({key: values[key] for key in sorted(values)})
+    if state.id_tree:
+        sroot.IDTree = _name_tree(out, state.id_tree)
+
+
+def _write_outlines(state: _State) -> None:
+    out = state.out
+    items = state.outline_items
+    if not items:
+        if "/Outlines" in out.Root:
+            del out.Root.Outlines
+        return
+    root = out.Root.get("/Outlines")
+    if root is None:
+        root = out.Root.Outlines = out.make_indirect(Dictionary(Type=Name.Outlines))
+    for i, (item, _) in enumerate(items):
+        item.Parent = root
+        if i:
+            item.Prev = items[i - 1][0]
+        elif "/Prev" in item:
+            del item.Prev
+        if i + 1 < len(items):
+            item.Next = items[i + 1][0]
+        elif "/Next" in item:
+            del item.Next
+    root.First = items[0][0]
+    root.Last = items[-1][0]
+    # the root counts every item a reader shows open: each top item, and the open ones below it
+    root.Count = sum(1 + max(count, 0) for _, count in items)
+
+
+# ---------------------------------------------------------------- stamps
+
+_MARKED = {"BDC", "BMC", "EMC", "MP", "DP"}
+
+
+def _stamp(state: _State, stamps: bytes, k: int, opened: list) -> None:
+    """Lay each stamp page over its page as a Form XObject inside a
+    pagination artifact. The stamp's own marked content (WeasyPrint tags
+    what it lays out) is dropped: it belongs to no structure tree here. The
+    forms of one piece come from one stamp file, so they share its fonts."""
+    out = state.out
+    src = pikepdf.open(io.BytesIO(stamps))
+    opened.append(src)
+    first = state.piece_starts[k]
+    count = (state.piece_starts[k + 1] if k + 1 < len(state.piece_starts) else len(out.pages)) - first
+    if len(src.pages) != count:
+        raise ValueError(f"assemble: piece {k} has {count} pages but its stamps {len(src.pages)}")
+    for j, spage in enumerate(src.pages):
+        ops = [(operands, op) for operands, op in pikepdf.parse_content_stream(spage)
+               if str(op) not in _MARKED]
+        if not any(str(op) not in ("q", "Q", "cm", "w", "J", "j", "M", "d", "ri", "i", "gs") for _, op in ops):
+            continue  # an empty stamp
+        page = out.pages[first + j]
+        box = [float(x) for x in spage.mediabox]
+        target = [float(x) for x in page.mediabox]
+        if any(abs(a - b) > 0.01 for a, b in zip(box, target)):
+            raise ValueError(f"assemble: the stamp for page index {first + j} is {box}, its page {target}")
+        form = Stream(src, pikepdf.unparse_content_stream(ops))
+        form.Type = Name.XObject
+        form.Subtype = Name.Form
+        form.BBox = spage.mediabox
+        form.Resources = spage.obj.get("/Resources") or Dictionary()
+        form = out.copy_foreign(src.make_indirect(form))
+        resources = page.obj.get("/Resources")
+        if resources is None:
+            resources = page.obj.Resources = Dictionary()
+        if "/XObject" not in resources:
+            resources.XObject = Dictionary()
+        name, n = "/Stamp", 0
+        while name in resources.XObject:
+            n += 1
+            name = f"/Stamp{n}"
+        resources.XObject[name] = form
+        page.contents_add(Stream(out, b"q\n"), prepend=True)
+        page.contents_add(Stream(out, b"Q\n/Artifact <</Type /Pagination>> BDC q " + name.encode() + b" Do Q EMC\n"))
+
+
+# ---------------------------------------------------------------- duplicates
+
+def _associated_files_once(out: pikepdf.Pdf) -> None:
+    """Each of the catalog's associated files once: WeasyPrint 70 lists
+    them twice for PDF/A-3 (as pipeline.render.pdf corrects in one process)."""
+    af = out.Root.get("/AF")
+    if isinstance(af, Array):
+        seen, unique = set(), []
+        for spec in af:
+            key = spec.objgen if spec.is_indirect else id(spec)
+            if key not in seen:
+                seen.add(key)
+                unique.append(spec)
+        if len(unique) != len(af):
+            out.Root.AF = Array(unique)
+
+
+def _dedupe_streams(out: pikepdf.Pdf) -> None:
+    """Streams that are the same bytes under the same dictionary (an ICC
+    profile, an image or a font file that several pieces embed alike) kept
+    once: every reference to a copy is pointed at the first. Only streams
+    whose dictionaries hold no indirect references, so that equal keys mean
+    equal streams."""
+    first: dict[tuple, Stream] = {}
+    replace: dict[tuple[int, int], Stream] = {}
+    for obj in out.objects:
+        if not isinstance(obj, Stream):
+            continue
+        try:
+            d = {str(key): value for key, value in obj.stream_dict.items() if key != "/Length"}
+            if any(_has_indirect(v) for v in d.values()):
+                continue
+            key = (repr(sorted((k, _text(v)) for k, v in d.items())), obj.read_raw_bytes())
+        except pikepdf.PdfError:
+            continue
+        if key in first:
+            replace[obj.objgen] = first[key]
+        else:
+            first[key] = obj
+    if not replace:
+        return
+    for obj in list(out.objects):
+        if isinstance(obj, (Dictionary, Array, Stream)):
+            _repoint(obj.stream_dict if isinstance(obj, Stream) else obj, replace, 0)
+    _repoint(out.trailer, replace, 0)
+
+
+def _has_indirect(value) -> bool:
+    if isinstance(value, (Dictionary, Array, Stream)):
+        if value.is_indirect:
+            return True
+        return any(_has_indirect(v) for v in (value.values() if isinstance(value, Dictionary) else value))
+    return False
+
+
+def _text(value) -> str:
+    return value.unparse().decode("latin-1") if isinstance(value, pikepdf.Object) else repr(value)
+
+
+def _repoint(container, replace, depth: int) -> None:
+    """Replace, in a direct container and the direct ones inside it, every
+    reference to a duplicate stream by its first copy."""
+    if depth > 50:
+        return
+    if isinstance(container, Array):
+        for i, value in enumerate(container):
+            if isinstance(value, Stream) and value.objgen in replace:
+                container[i] = replace[value.objgen]
+            elif isinstance(value, (Dictionary, Array)) and not value.is_indirect:
+                _repoint(value, replace, depth + 1)
+    else:
+        for key, value in container.items():
+            if isinstance(value, Stream) and value.objgen in replace:
+                container[key] = replace[value.objgen]
+            elif isinstance(value, (Dictionary, Array)) and not value.is_indirect:
+                _repoint(value, replace, depth + 1)
