@@ -72,7 +72,12 @@ class Expected:
         return (self.with_formulas or {}).get(e.id, e.display).replace(MATH, "")
 
     @classmethod
-    def from_publication(cls, pub: Publication) -> "Expected":
+    def from_publication(cls, pub: Publication, audience=None) -> "Expected":
+        """``audience`` picks the content the output must show
+        (``render.audience``): the report's, ``for_reading``, unless told."""
+        from pipeline.render.audience import for_reading
+
+        audience = audience or for_reading
         kinds = {e.id: c.kind for c in pub.chapters for e in c.headings}
         blocks: list[Block] = []
         notes: list[str] = []
@@ -80,7 +85,7 @@ class Expected:
         for c in pub.chapters:
             entries = iter(c.headings)
             where = Path(c.source).name
-            content = for_comparison(c.blocks)
+            content = for_comparison(audience(c.blocks))
             for b in content:
                 if b["t"] == "Header":
                     e = next(entries, None)

@@ -197,12 +197,15 @@ def serialise(el, method: str = "html") -> str:
     return "".join(etree.tostring(child, method=method, encoding="unicode") for child in el)
 
 
-def body_html(pub: Publication, design: "Design") -> Body:
-    """Write the whole body with one pandoc call and split it by chapter."""
-    from pipeline.render import figures
+def body_html(pub: Publication, design: "Design", audience=None) -> Body:
+    """Write the whole body with one pandoc call and split it by chapter.
+    ``audience`` picks the content shown (``render.audience``): the
+    report's, ``for_reading``, unless told."""
+    from pipeline.render import audience as audiences, figures
 
+    audience = audience or audiences.for_reading
     body = Body(images={target: path.read_bytes() for target, path in sorted(pub.assets.items())})
-    chapters = [c.blocks for c in pub.chapters]
+    chapters = [audience(c.blocks) for c in pub.chapters]
     if pub.meta.key_figures:
         panel, images = figures.key_figures(pub, design)
         body.images.update(images)

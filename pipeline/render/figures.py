@@ -46,8 +46,11 @@ def _capitalise(text: str) -> str:
     return text[:1].upper() + text[1:]
 
 
-def key_figures(pub: Publication, design) -> tuple[dict, dict[str, bytes]]:
-    """The panel as a raw HTML block for the AST, and the chart's SVG."""
+def key_figures(pub: Publication, design, width: int = CHART_WIDTH) -> tuple[dict, dict[str, bytes]]:
+    """The panel as a raw HTML block for the AST, and the chart's SVG,
+    ``width`` units wide (its type is 13-15 units: a narrower chart shown
+    as wide has larger type)."""
+    CHART_WIDTH = width
     figures = [Figure(i) for i in pub.meta.key_figures]
     shares = [f for f in figures if f.share is not None]
     images: dict[str, bytes] = {}
