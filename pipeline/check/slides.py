@@ -1,0 +1,334 @@
+"""Read the slide deck back (pipeline/render/slides.py) and hold it against
+the source.
+
+``read(path)`` takes from the PDF alone: its bookmarks, each slide's text
+(its footer left out), the speaker notes of each slide (its hidden text
+annotations), and what no reader can see or read well:
+
+- text that runs off a slide: any character, footer aside, outside the
+  slide's safe box (the content box's sides, 5 mm under the paper's top
+  edge, the top of the footer band at the bottom), as an unbreakable
+  block too tall for a slide leaves it;
+- text set smaller than the deck's minimum (``MIN_TYPE_PT``): a slide's
+  text is never shrunk to fit.
+
+``compare(pub, extracted)`` then needs the source:
+
+- the agenda slides: one before the first part and one before each part,
+  each listing the parts in order, the one before part N marking it;
+- the section slides: one per part, in order, each right after its agenda;
+- the bookmarks equal the outline (the deck shows every heading: down to
+  ``slides.SLIDE_LEVELS`` as a slide's title, deeper ones as subheads),
+  and each leads to a slide that prints its heading;
+- every sentence of the source meant for the slides (``render.audience``)
+  is on a slide, in order; every speaker note is on its slide's notes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pypdfium2 as pdfium
+import pypdfium2.raw as pdfium_c
+
+from pipeline.check.extracted import Extracted, Finding, Page, short, spaced, strict
+from pipeline.model import Publication
+from pipeline.render import slides as deck
+
+FORMAT = "slides"
+MM = 72 / 25.4
+#: How far a glyph's box may stand past the safe box (a hanging
+#: punctuation mark, an italic's overhang).
+SLACK = 1.5 * MM
+#: The top of the safe box: the paper's top edge less this.
+TOP_SAFE = 5 * MM
+#: The footer (slides.css: 11 pt) is set in the bottom margin; text there
+#: as large as this or larger is a slide's content that ran into it.
+FOOTER_MAX_PT = 14
+
+
+@dataclass
+class Slide:
+    """What ``read`` found on one page, beyond its text."""
+
+    index: int
+    overruns: list[tuple[str, float]] = field(default_factory=list)  # (text, mm past the safe box)
+    small: list[tuple[str, float]] = field(default_factory=list)  # (text, size in pt) under MIN_TYPE_PT
+    notes: str = ""
+
+
+def read(path: Path) -> Extracted:
+    from pipeline.check.pdf import _read_bookmarks
+
+    out = Extracted(FORMAT)
+    try:
+        doc = pdfium.PdfDocument(str(path))
+    except pdfium.PdfiumError as exc:
+        out.problems.append(Finding(FORMAT, "structure", f"the file cannot be opened as a PDF: {exc}"))
+        return out
+    found: list[Slide] = []
+    try:
+        _read_bookmarks(doc, out)
+        for i in range(len(doc)):
+            page = doc[i]
+            try:
+                text, folio, slide = _page(page, i)
+            finally:
+                page.close()
+            out.pages.append(Page(i, folio, text))
+            found.append(slide)
+    finally:
+        doc.close()
+    _notes(path, found)
+    out.text = [p.text for p in out.pages]
+    for s in found:
+        if s.overruns:
+            text, past = max(s.overruns, key=lambda x: x[1])
+            more = len(s.overruns) - 1
+            out.problems.append(Finding(FORMAT, "layout", f"slide {s.index + 1}: text runs off the slide: "
+                                        f"\"{short(text, 40)}\" stands {past:.1f} mm outside its content box"
+                                        + (f"; {more} more line{'s' if more > 1 else ''}" if more else "")
+                                        + "; hint: break the block (a table, a code block, an image) into smaller ones, "
+                                          "or start a new slide with a horizontal rule (---)"))
+        if s.small:
+            text, size = min(s.small, key=lambda x: x[1])
+            out.problems.append(Finding(FORMAT, "layout", f"slide {s.index + 1}: \"{short(text, 40)}\" is set at "
+                                        f"{size:.1f} pt, below the deck's minimum of {deck.MIN_TYPE_PT} pt"))
+    out.info = {"slides": len(out.pages), "notes": {str(s.index + 1): s.notes for s in found if s.notes}}
+    return out
+
+
+def _page(page, index: int) -> tuple[str, str, Slide]:
+    """The slide's text (its footer left out), its footer's text, and what
+    runs off it or is set too small."""
+    slide = Slide(index)
+    width, height = page.get_width(), page.get_height()
+    left, right = deck.MARGIN_X_MM * MM - SLACK, width - deck.MARGIN_X_MM * MM + SLACK
+    bottom, top = deck.MARGIN_BOTTOM_MM * MM - SLACK, height - TOP_SAFE
+    textpage = page.get_textpage()
+    try:
+        n = textpage.count_chars()
+        text = textpage.get_text_range(0, n) if n > 0 else ""
+        if len(text) != n:  # characters outside the BMP: PDFium counts them twice
+            at, k = [], 0
+            for ch in text:
+                at.append(k)
+                k += 2 if ord(ch) > 0xFFFF else 1
+        else:
+            at = list(range(n))
+        raw = textpage.raw
+        matrix = pdfium_c.FS_MATRIX()
+        body, footer = [], []
+        lines: dict[int, list] = {}  # line number -> [chars, worst overrun]
+        small: dict[int, list] = {}
+        line = 0
+        in_footer = False
+        for j, ch in enumerate(text):
+            if ch in "\r\n":
+                if ch == "\n":
+                    line += 1
+                body.append(ch)
+                continue
+            if ch.isspace():
+                (footer if in_footer else body).append(ch)
+                continue
+            size = pdfium_c.FPDFText_GetFontSize(raw, at[j])
+            if size == 0:
+                body.append(ch)
+                continue
+            pdfium_c.FPDFText_GetMatrix(raw, at[j], matrix)
+            size *= abs(matrix.a * matrix.d - matrix.b * matrix.c) ** 0.5  # the size as printed, in pt
+            l, b, r, t = textpage.get_charbox(at[j])
+            in_footer = b < bottom and size < FOOTER_MAX_PT and b >= 0
+            if in_footer:
+                footer.append(ch)
+                continue
+            body.append(ch)
+            past = max(left - l, r - right, bottom - b, t - top, 0)
+            if past > 0:
+                entry = lines.setdefault(line, [[], 0.0])
+                entry[1] = max(entry[1], past / MM)
+            if size < deck.MIN_TYPE_PT - 0.25:
+                small.setdefault(line, [[], size])[1] = min(small.get(line, [[], size])[1], size)
+        # each line's whole text, for the message
+        line_texts = "".join(text).replace("\r\n", "\n").split("\n")
+        slide.overruns = [(spaced(line_texts[k]) if k < len(line_texts) else "", past)
+                          for k, (_, past) in sorted(lines.items())]
+        slide.small = [(spaced(line_texts[k]) if k < len(line_texts) else "", size)
+                       for k, (_, size) in sorted(small.items())]
+        return "".join(body), spaced("".join(footer)), slide
+    finally:
+        textpage.close()
+
+
+def _notes(path: Path, slides: list[Slide]) -> None:
+    """Each slide's speaker notes: the contents of its text annotations."""
+    import pikepdf
+
+    try:
+        pdf = pikepdf.open(path)
+    except pikepdf.PdfError:
+        return
+    with pdf:
+        for i, page in enumerate(pdf.pages):
+            if i >= len(slides):
+                break
+            notes = []
+            for annot in page.obj.get("/Annots", []) or []:
+                if annot.get("/Subtype") == "/Text" and "/Contents" in annot:
+                    notes.append(str(annot.Contents))
+            slides[i].notes = "\n\n".join(notes)
+
+
+# ------------------------------------------------------------------ source
+
+@dataclass
+class Part:
+    number: str
+    label: str
+    title: str
+    display: str
+    location: str = ""
+
+
+def _parts(pub: Publication) -> list[Part]:
+    from pipeline.errors import shown_path
+
+    parts = []
+    for c in pub.chapters:
+        if c.kind == "part" and c.entry is not None:
+            e = c.entry
+            where = f"{shown_path(e.location.file)}:{e.location.line}" if e.location and e.location.line else ""
+            parts.append(Part(e.number, e.label, e.title, e.display, where))
+    return parts
+
+
+def agenda_title(pub: Publication) -> str:
+    from pipeline.render.common import Design
+
+    return pub.meta.contents_title or Design().words(pub.meta.language)["contents"]
+
+
+def compare(pub: Publication, ex: Extracted) -> list[Finding]:
+    from pipeline.check import compare as comparison
+    from pipeline.check import pdf as pdf_reader
+    from pipeline.render.audience import for_slides, without_notes
+
+    exp = comparison.Expected.from_publication(pub, audience=lambda blocks: without_notes(for_slides(blocks)))
+    out = _parts_in_order(pub, ex)
+    out += comparison.compare_outline(FORMAT, "bookmark", exp, ex.outline)
+    drawn = {e.display: exp.printed(e) for e in exp.outline}
+    out += [Finding(FORMAT, f.kind, f.message) for f in pdf_reader.bookmark_pages(ex, lambda d: drawn.get(d, d))]
+    out += [Finding(FORMAT, f.kind, f.message) for f in comparison.compare_text("pdf", exp, ex.text)]
+    out += _speaker_notes(pub, ex)
+    return out
+
+
+def _parts_in_order(pub: Publication, ex: Extracted) -> list[Finding]:
+    """The agenda and section slides against the source's parts."""
+    parts = _parts(pub)
+    if not parts:
+        return []
+    out: list[Finding] = []
+
+    def add(message: str) -> None:
+        out.append(Finding(FORMAT, "outline", message))
+
+    def name(p: Part) -> str:
+        return f"part {p.number} \"{short(p.title)}\"" + (f" ({p.location})" if p.location else "")
+
+    texts = [strict(p.text) for p in ex.pages]
+    sections = {i: k for i, t in enumerate(texts) for k, p in enumerate(parts)
+                if t == strict(p.label + p.display)}
+    heading = strict(agenda_title(pub))
+    agendas = [i for i, t in enumerate(texts) if heading and t.startswith(heading)]
+    mark = strict(deck.CURRENT)
+
+    # the section slides: one per part, in order
+    order = [sections[i] for i in sorted(sections)]
+    for k, p in enumerate(parts):
+        if k not in order:
+            before = next((parts[j] for j in range(k - 1, -1, -1) if j in order), None)
+            add(f"the section slide of {name(p)} is missing" + (f"; expected after that of part {before.number}"
+                                                              if before else ""))
+    for a, b in zip(order, order[1:]):
+        if b < a:
+            add(f"the section slide of {name(parts[b])} comes after that of part {parts[a].number}; "
+                f"the source has part {parts[b].number} first")
+            break
+    if len(order) != len(set(order)):
+        dup = next(k for k in order if order.count(k) > 1)
+        add(f"the section slide of {name(parts[dup])} appears {order.count(dup)} times")
+
+    # the agenda slides: the parts in order on each, the right one marked
+    if not agendas:
+        add(f"the deck has no agenda slide (\"{short(agenda_title(pub))}\" listing the parts)")
+        return out
+    for i in agendas:
+        t, at = texts[i], len(heading)
+        for k, p in enumerate(parts):
+            key = strict(p.title)
+            found = t.find(key, at)
+            if found < 0:
+                where = "is missing from" if key not in t else "is out of order on"
+                add(f"{name(p)} {where} the agenda on slide {i + 1}")
+                break
+            at = found + len(key)
+    if len(agendas) != len(parts) + 1:
+        add(f"the deck has {len(agendas)} agenda slide{'s' if len(agendas) != 1 else ''}; "
+            f"expected {len(parts) + 1}: one before the first part and one before each of the {len(parts)} parts")
+    for i, k in sorted(sections.items()):
+        p = parts[k]
+        if i - 1 not in agendas:
+            add(f"the section slide of {name(p)} (slide {i + 1}) is not preceded by the agenda")
+            continue
+        marked = texts[i - 1].find(mark + strict(p.label or p.number))
+        if marked < 0:
+            add(f"the agenda before {name(p)} (slide {i}) does not mark that part")
+    return out
+
+
+def _speaker_notes(pub: Publication, ex: Extracted) -> list[Finding]:
+    """Every ``::: notes`` of the source among the deck's notes, in order."""
+    from pipeline import pandoc
+    from pipeline.render.audience import NOTES
+
+    wanted = []
+
+    def walk(node) -> None:
+        if isinstance(node, list):
+            for n in node:
+                walk(n)
+        elif isinstance(node, dict):
+            if node.get("t") == "Div" and NOTES in node["c"][0][1]:
+                wanted.append(" ".join(pandoc.text_blocks(node["c"][1])))
+                return
+            for v in node.values():
+                walk(v)
+
+    for c in pub.chapters:
+        walk(c.blocks)
+    have = strict("".join(ex.info.get("notes", {}).get(str(i + 1), "") for i in range(len(ex.pages))))
+    out, at = [], 0
+    for note in wanted:
+        key = strict(note)
+        found = have.find(key, at)
+        if found < 0:
+            out.append(Finding(FORMAT, "text", f"speaker notes \"{short(note, 40)}\" are missing from the slides' notes"))
+            continue
+        at = found + len(key)
+    return out
+
+
+def check(pub: Publication, path: Path) -> tuple[Extracted, list[Finding]]:
+    """Read the deck at ``path`` and hold it against ``pub``: what was read,
+    and every finding (reading, the source, and the PDF's conformance)."""
+    from pipeline.check import conformance
+
+    ex = read(path)
+    findings = ex.problems + (compare(pub, ex) if ex.pages else [])
+    if path.is_file():
+        result = conformance.check_pdf(path, pub.meta)
+        findings += [Finding(FORMAT, f.kind, f.message) for f in result.findings]
+    return ex, findings
