@@ -26,6 +26,7 @@ annotations), and what no reader can see or read well:
 
 from __future__ import annotations
 
+import ctypes
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -46,6 +47,8 @@ TOP_SAFE = 5 * MM
 #: The footer (slides.css: 11 pt) is set in the bottom margin; text there
 #: as large as this or larger is a slide's content that ran into it.
 FOOTER_MAX_PT = 14
+#: A footnote call or other superscript is at most this many characters.
+SUPERSCRIPT_MAX = 4
 
 
 @dataclass
@@ -124,13 +127,26 @@ def _page(page, index: int) -> tuple[str, str, Slide]:
         small: dict[int, list] = {}
         line = 0
         in_footer = False
+        prev = None  # size and baseline of the last body character kept
+        raised: list[tuple] = []  # (character, size, baseline) of a superscript, maybe
+
+        def flush(run: list[tuple]):
+            """Keep a run of raised characters too long to be a superscript;
+            the size and baseline of its last, then."""
+            if len(run) > SUPERSCRIPT_MAX:
+                body.extend(c for c, _, _ in run)
+                return run[-1][1:]
+            return None
+        x, y = ctypes.c_double(), ctypes.c_double()
         for j, ch in enumerate(text):
             if ch in "\r\n":
                 if ch == "\n":
                     line += 1
                 body.append(ch)
                 continue
-            if ch.isspace():
+            if ch.isspace() and ch != "\u00a0":  # a no-break space joins a run of raised characters
+                prev = flush(raised) or prev
+                raised = []
                 (footer if in_footer else body).append(ch)
                 continue
             size = pdfium_c.FPDFText_GetFontSize(raw, at[j])
@@ -144,6 +160,17 @@ def _page(page, index: int) -> tuple[str, str, Slide]:
             if in_footer:
                 footer.append(ch)
                 continue
+            pdfium_c.FPDFText_GetCharOrigin(raw, at[j], x, y)
+            # a superscript (a footnote call among them) is left out, as in every format:
+            # a short run (SUPERSCRIPT_MAX) of characters smaller than the one before
+            # it and raised by a fraction of its size (a longer one is a label set
+            # beside larger type: the agenda's)
+            if prev is not None and size < 0.95 * prev[0] and prev[1] + 0.15 * prev[0] < y.value < prev[1] + 0.8 * prev[0]:
+                raised.append((ch, size, y.value))
+                continue
+            prev = flush(raised) or prev
+            raised = []
+            prev = (size, y.value)
             body.append(ch)
             past = max(left - l, r - right, bottom - b, t - top, 0)
             if past > 0:
@@ -151,6 +178,7 @@ def _page(page, index: int) -> tuple[str, str, Slide]:
                 entry[1] = max(entry[1], past / MM)
             if size < deck.MIN_TYPE_PT - 0.25:
                 small.setdefault(line, [[], size])[1] = min(small.get(line, [[], size])[1], size)
+        flush(raised)
         # each line's whole text, for the message
         line_texts = "".join(text).replace("\r\n", "\n").split("\n")
         slide.overruns = [(spaced(line_texts[k]) if k < len(line_texts) else "", past)
@@ -192,42 +220,62 @@ class Part:
     location: str = ""
 
 
-def _parts(pub: Publication) -> list[Part]:
+def expected(pub: Publication):
+    """What the deck must show of ``pub``: the outline, the text meant for
+    the slides (``render.audience``: no ``no-slides`` content, speaker notes
+    apart) and, as ``speaker_notes``, the text of each ``::: notes``."""
+    from pipeline import pandoc
+    from pipeline.check.compare import Expected
+    from pipeline.render.audience import NOTES, for_slides, without_notes
+
+    exp = Expected.from_publication(pub, audience=lambda blocks: without_notes(for_slides(blocks)))
+    notes: list[str] = []
+
+    def walk(node) -> None:
+        if isinstance(node, list):
+            for n in node:
+                walk(n)
+        elif isinstance(node, dict):
+            if node.get("t") == "Div" and NOTES in node["c"][0][1]:
+                notes.append(" ".join(pandoc.text_blocks(node["c"][1])))
+                return
+            for v in node.values():
+                walk(v)
+
+    for c in pub.chapters:
+        walk(for_slides(c.blocks))
+    exp.speaker_notes = notes
+    return exp
+
+
+def _parts(exp) -> list[Part]:
     from pipeline.errors import shown_path
 
     parts = []
-    for c in pub.chapters:
-        if c.kind == "part" and c.entry is not None:
-            e = c.entry
+    for e in exp.outline:
+        if e.level == 1 and exp.kinds.get(e.id) == "part":
             where = f"{shown_path(e.location.file)}:{e.location.line}" if e.location and e.location.line else ""
             parts.append(Part(e.number, e.label, e.title, e.display, where))
     return parts
 
 
-def agenda_title(pub: Publication) -> str:
-    from pipeline.render.common import Design
-
-    return pub.meta.contents_title or Design().words(pub.meta.language)["contents"]
-
-
-def compare(pub: Publication, ex: Extracted) -> list[Finding]:
+def compare(exp, ex: Extracted) -> list[Finding]:
+    """``ex`` (``read``) against ``exp`` (``expected``)."""
     from pipeline.check import compare as comparison
     from pipeline.check import pdf as pdf_reader
-    from pipeline.render.audience import for_slides, without_notes
 
-    exp = comparison.Expected.from_publication(pub, audience=lambda blocks: without_notes(for_slides(blocks)))
-    out = _parts_in_order(pub, ex)
+    out = _parts_in_order(exp, ex)
     out += comparison.compare_outline(FORMAT, "bookmark", exp, ex.outline)
     drawn = {e.display: exp.printed(e) for e in exp.outline}
     out += [Finding(FORMAT, f.kind, f.message) for f in pdf_reader.bookmark_pages(ex, lambda d: drawn.get(d, d))]
     out += [Finding(FORMAT, f.kind, f.message) for f in comparison.compare_text("pdf", exp, ex.text)]
-    out += _speaker_notes(pub, ex)
+    out += _speaker_notes(exp, ex)
     return out
 
 
-def _parts_in_order(pub: Publication, ex: Extracted) -> list[Finding]:
+def _parts_in_order(exp, ex: Extracted) -> list[Finding]:
     """The agenda and section slides against the source's parts."""
-    parts = _parts(pub)
+    parts = _parts(exp)
     if not parts:
         return []
     out: list[Finding] = []
@@ -239,10 +287,13 @@ def _parts_in_order(pub: Publication, ex: Extracted) -> list[Finding]:
         return f"part {p.number} \"{short(p.title)}\"" + (f" ({p.location})" if p.location else "")
 
     texts = [strict(p.text) for p in ex.pages]
+    # a section slide prints its part's label, number and title, and nothing else
     sections = {i: k for i, t in enumerate(texts) for k, p in enumerate(parts)
                 if t == strict(p.label + p.display)}
-    heading = strict(agenda_title(pub))
-    agendas = [i for i, t in enumerate(texts) if heading and t.startswith(heading)]
+    # an agenda slide lists the parts: the label (else the number) and title of most of them
+    rows = [strict((p.label or p.number) + p.title) for p in parts]
+    agendas = [i for i, t in enumerate(texts) if i not in sections
+               and sum(r in t for r in rows) >= min(2, len(parts))]
     mark = strict(deck.CURRENT)
 
     # the section slides: one per part, in order
@@ -263,10 +314,10 @@ def _parts_in_order(pub: Publication, ex: Extracted) -> list[Finding]:
 
     # the agenda slides: the parts in order on each, the right one marked
     if not agendas:
-        add(f"the deck has no agenda slide (\"{short(agenda_title(pub))}\" listing the parts)")
+        add("the deck has no agenda slide listing the parts")
         return out
     for i in agendas:
-        t, at = texts[i], len(heading)
+        t, at = texts[i], 0
         for k, p in enumerate(parts):
             key = strict(p.title)
             found = t.find(key, at)
@@ -283,35 +334,16 @@ def _parts_in_order(pub: Publication, ex: Extracted) -> list[Finding]:
         if i - 1 not in agendas:
             add(f"the section slide of {name(p)} (slide {i + 1}) is not preceded by the agenda")
             continue
-        marked = texts[i - 1].find(mark + strict(p.label or p.number))
-        if marked < 0:
+        if texts[i - 1].find(mark + strict(p.label or p.number)) < 0:
             add(f"the agenda before {name(p)} (slide {i}) does not mark that part")
     return out
 
 
-def _speaker_notes(pub: Publication, ex: Extracted) -> list[Finding]:
+def _speaker_notes(exp, ex: Extracted) -> list[Finding]:
     """Every ``::: notes`` of the source among the deck's notes, in order."""
-    from pipeline import pandoc
-    from pipeline.render.audience import NOTES
-
-    wanted = []
-
-    def walk(node) -> None:
-        if isinstance(node, list):
-            for n in node:
-                walk(n)
-        elif isinstance(node, dict):
-            if node.get("t") == "Div" and NOTES in node["c"][0][1]:
-                wanted.append(" ".join(pandoc.text_blocks(node["c"][1])))
-                return
-            for v in node.values():
-                walk(v)
-
-    for c in pub.chapters:
-        walk(c.blocks)
     have = strict("".join(ex.info.get("notes", {}).get(str(i + 1), "") for i in range(len(ex.pages))))
     out, at = [], 0
-    for note in wanted:
+    for note in getattr(exp, "speaker_notes", []):
         key = strict(note)
         found = have.find(key, at)
         if found < 0:
@@ -327,7 +359,7 @@ def check(pub: Publication, path: Path) -> tuple[Extracted, list[Finding]]:
     from pipeline.check import conformance
 
     ex = read(path)
-    findings = ex.problems + (compare(pub, ex) if ex.pages else [])
+    findings = ex.problems + (compare(expected(pub), ex) if ex.pages else [])
     if path.is_file():
         result = conformance.check_pdf(path, pub.meta)
         findings += [Finding(FORMAT, f.kind, f.message) for f in result.findings]

@@ -120,7 +120,8 @@ class _Deck:
             self.agenda(self.parts.index(chapter))
             entry = chapter.entry
             title_html = _inner_html(heading) if heading is not None else ""
-            self.add("section", self.render("section.html.j2", entry=entry, title_html=title_html),
+            self.add("section", self.render("section.html.j2", entry=entry, title_html=title_html,
+                                            ident=heading.get("id", "") if heading is not None else ""),
                      label=entry.display if entry else "")
             title = ("div", _plain_title(heading)) if heading is not None else None
         elif heading is not None:
@@ -156,6 +157,8 @@ class _Deck:
         blocks = [b for b in blocks if b not in figures]
         pieces: list[list] = [[]]
         for b in blocks:
+            for h in [b] if _heading_level(b) else []:
+                h.tag = f"h{min(_heading_level(h), 6)}"  # a subhead on the slide: h4 for an outline level 4
             if b.tag == "hr":
                 pieces.append([])
             else:
@@ -206,7 +209,11 @@ def _flatten(el) -> list:
         if not isinstance(child.tag, str):
             continue
         if child.tag == "section":
-            out += _flatten(child)
+            inner = _flatten(child)
+            heading = next((h for h in inner if _heading_level(h) is not None), None)
+            if child.get("id") and heading is not None and not heading.get("id"):
+                heading.set("id", child.get("id"))  # links to the section lead to its slide
+            out += inner
         elif child.tag == "div" and "part-label" in _classes(child):
             continue  # the label is on the section slide
         else:
