@@ -21,26 +21,42 @@ NO_SLIDES = "no-slides"
 
 
 def _without(blocks: list[Any], classes: set[str]) -> list[Any]:
-    """The blocks without any Div (at any depth) that has one of ``classes``."""
-    out = []
-    for b in blocks:
-        if not isinstance(b, dict):
-            out.append(b)
-            continue
-        if b.get("t") == "Div" and classes & set(b["c"][0][1]):
-            continue
-        out.append(_inside(b, classes))
-    return out
+    """The blocks without any Div (at any depth) that has one of
+    ``classes``. Only what changes is copied: a body without such divs
+    comes back as it was."""
+    out = _inside(blocks, classes)
+    return blocks if out is None else out
 
 
 def _inside(node: Any, classes: set[str]) -> Any:
+    """``node`` with the divs left out, or None when it has none."""
     if isinstance(node, list):
-        if node and all(isinstance(n, dict) and "t" in n for n in node):
-            return _without(node, classes)
-        return [_inside(n, classes) for n in node]
+        changed = None
+        for i, n in enumerate(node):
+            if isinstance(n, dict) and n.get("t") == "Div" and classes & set(n["c"][0][1]):
+                new = _DROP
+            elif isinstance(n, (list, dict)):
+                new = _inside(n, classes)
+            else:
+                continue
+            if new is not None:
+                if changed is None:
+                    changed = list(node)
+                changed[i] = new
+        return None if changed is None else [n for n in changed if n is not _DROP]
     if isinstance(node, dict):
-        return {k: _inside(v, classes) for k, v in node.items()}
-    return node
+        c = node.get("c")
+        if not isinstance(c, list) or node.get("t") in _LEAVES:
+            return None
+        new = _inside(c, classes)
+        return None if new is None else {**node, "c": new}
+    return None
+
+
+_DROP = object()
+#: Elements that hold no blocks: no need to look inside.
+_LEAVES = {"Str", "Space", "SoftBreak", "LineBreak", "Code", "CodeBlock", "RawBlock", "RawInline", "Math",
+           "HorizontalRule", "Header", "Para", "Plain"}
 
 
 def for_reading(blocks: list[Any]) -> list[Any]:
