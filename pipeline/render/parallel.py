@@ -205,12 +205,13 @@ class _Laid:
     problems: list[str]
     seconds: tuple[float, float]
     pid: int
+    cpu: float = 0.0  # the process's CPU seconds for it
 
 
 def _lay_out(pub, page: str, design, variant) -> _Laid:
     from pipeline.render.pdf import lay_out
 
-    t0 = time.monotonic()
+    t0, c0 = time.monotonic(), time.process_time()
     found: dict = {}
 
     def keep(document):
@@ -222,7 +223,8 @@ def _lay_out(pub, page: str, design, variant) -> _Laid:
         found["anchors"] = anchors
 
     data, _document, problems = lay_out(pub, page, design, variant, keep=keep)
-    return _Laid(data, found["blank"], found["anchors"], problems, (t0, time.monotonic()), os.getpid())
+    return _Laid(data, found["blank"], found["anchors"], problems, (t0, time.monotonic()), os.getpid(),
+                 time.process_time() - c0)
 
 
 def render(pub: Publication, body: Body, design: Design, variant: str | None = "pdf/ua-1",
