@@ -57,6 +57,7 @@ from dataclasses import dataclass, field
 
 from pipeline.errors import BuildError
 from pipeline.model import Publication
+from pipeline.render.assemble import ANCHOR_SCHEME, Piece, assemble
 from pipeline.render.common import Body, Design
 
 #: Pieces per worker: more pieces balance the pool better, fewer cost less
@@ -138,7 +139,6 @@ def plan(chapters: list[tuple], jobs: int) -> list[_Plan]:
 
 _HREF = re.compile(r'href="#([^"]*)"')
 _ID = re.compile(r'\sid="([^"]*)"')
-ANCHOR_SCHEME = "pipeline-anchor:"
 
 
 def _outward_links(page: str, pages_of: dict[str, int] | None = None) -> str:
@@ -283,10 +283,10 @@ def render(pub: Publication, body: Body, design: Design, variant: str | None = "
     front_pages = len(front.blank)
     if front_pages % 2:
         front_pdf, front_pages = _with_blank_page(front_pdf), front_pages + 1
-    parts = [_piece(front_pdf, None)]
+    parts = [Piece(front_pdf, None)]
     for r, s, extra in zip(main, stamps, blank_after):
-        parts.append(_piece(_with_blank_page(r.pdf) if extra else r.pdf, s.pdf))
-    return _assemble(parts, page_labels=[(0, "r", 1), (front_pages, "D", 1)], identifier=pdf.identifier(pub))
+        parts.append(Piece(_with_blank_page(r.pdf) if extra else r.pdf, s.pdf))
+    return assemble(parts, page_labels=[(0, "r", 1), (front_pages, "D", 1)], identifier=pdf.identifier(pub))
 
 
 def _with_blank_page(data: bytes) -> bytes:
@@ -299,40 +299,6 @@ def _with_blank_page(data: bytes) -> bytes:
         out = io.BytesIO()
         doc.save(out, deterministic_id=True, compress_streams=True)
         return out.getvalue()
-
-
-def _piece(data: bytes, stamps: bytes | None):
-    try:
-        from pipeline.render.assemble import Piece
-    except ImportError:  # pipeline.render.assemble lands separately: until then, a plain concatenation
-        return (data, stamps)
-    return Piece(data, stamps)
-
-
-def _assemble(pieces, page_labels, identifier: bytes) -> bytes:
-    try:
-        from pipeline.render.assemble import assemble
-    except ImportError:
-        return _concatenate(pieces, page_labels, identifier)
-    return assemble(pieces, page_labels=page_labels, identifier=identifier)
-
-
-def _concatenate(pieces, page_labels, identifier) -> bytes:
-    """Stand-in for pipeline.render.assemble: the pages one after another
-    with their folios overlaid, no merged structure tree or outline."""
-    import pikepdf
-
-    out = pikepdf.open(io.BytesIO(pieces[0][0]))
-    for data, stamps in pieces[1:]:
-        src = pikepdf.open(io.BytesIO(data))
-        stamp_doc = pikepdf.open(io.BytesIO(stamps)) if stamps else None
-        for i, page in enumerate(src.pages):
-            out.pages.append(page)
-            if stamp_doc is not None:
-                out.pages[-1].add_overlay(stamp_doc.pages[i])
-    buffer = io.BytesIO()
-    out.save(buffer, deterministic_id=True)
-    return buffer.getvalue()
 
 
 # ------------------------------------------------------------------ the pool
