@@ -174,18 +174,19 @@ class Body:
                 img.set("src", data_uri(src, self.images[src]))
 
 
-def scroll_boxes(el) -> None:
+def scroll_boxes(el, words: dict) -> None:
     """Put every table and code block of ``el`` in a box of its own that
     the stylesheet lets scroll sideways, so that a wide one never makes the
     whole page scroll on a phone. A box that scrolls must be reachable by
     keyboard: it takes the focus (tabindex) and is named for a screen
-    reader ("Table: its caption", "Code")."""
+    reader in the publication's language (``words``: "Table: its caption",
+    "Code")."""
     for block in el.xpath(".//table[not(ancestor::table)] | .//pre[not(ancestor::table)]"):
         if block.tag == "table":
             caption = " ".join("".join(block.xpath("./caption//text()")).split())
-            label = f"Table: {caption}" if caption else "Table"
+            label = words["table_box_captioned"].format(caption=caption) if caption else words["table_box"]
         else:
-            label = "Code"
+            label = words["code_box"]
         box = etree.Element("div", {"class": "scroll", "tabindex": "0", "role": "group", "aria-label": label})
         block.addprevious(box)
         box.tail, block.tail = block.tail, None

@@ -55,7 +55,8 @@ def key_figures(pub: Publication, design, width: int = CHART_WIDTH) -> tuple[dic
     shares = [f for f in figures if f.share is not None]
     images: dict[str, bytes] = {}
     chart = None
-    title = pub.meta.key_figures_title or design.words(pub.meta.language)["key_figures"]
+    words = design.words(pub.meta.language)
+    title = pub.meta.key_figures_title or words["key_figures"]
     if shares:
         bars = [Bar(f, 8 + i * 46, round(CHART_WIDTH * min(f.share, 1.0), 1)) for i, f in enumerate(shares)]
         axis_y = 8 + len(bars) * 46
@@ -66,7 +67,7 @@ def key_figures(pub: Publication, design, width: int = CHART_WIDTH) -> tuple[dic
                             height=axis_y + 26, title=title,
                             description=" ".join(sentences))
         images[CHART_NAME] = svg.encode("utf-8")
-        chart = {"src": CHART_NAME, "alt": "Bar chart, out of 100%: " + " ".join(sentences), "caption": " ".join(sentences)}
+        chart = {"src": CHART_NAME, "alt": words["chart_alt"].format(sentences=" ".join(sentences)), "caption": " ".join(sentences)}
     html = design.render("partials/key-figures.html.j2", title=title,
                          figures=figures, chart=chart)
     return {"t": "RawBlock", "c": ["html", html]}, images

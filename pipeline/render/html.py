@@ -13,10 +13,11 @@ STYLESHEETS = ("tokens.css", "html.css")
 
 def render(pub: Publication, body: Body, design: Design) -> bytes:
     chapters = []
+    words = design.words(pub.meta.language)
     for c in pub.chapters:
         el = body.chapter(c.id)
         body.embed_images(el)
-        scroll_boxes(el)
+        scroll_boxes(el, words)
         strict_breaks(el)  # no line starts with —— or …… either (linebreak)
         chapters.append((c, serialise(el)))
     context = dict(pub=pub, meta=pub.meta, toc=toc_tree(pub.chapters, max_level=3), chapters=chapters,

@@ -6,8 +6,16 @@ their numbers and levels.
 from __future__ import annotations
 
 from pipeline import pandoc
-from pipeline.model import Chapter, Metadata
+from pipeline.model import Chapter
 from pipeline.source.safety import _without_foreign_raw
+
+
+def furniture_words(language: str) -> dict:
+    """The words the outputs print around the text, for ``language``
+    (templates/words.yaml, as the templates get them)."""
+    from pipeline.render.common import Design
+
+    return Design().words(language)
 
 
 def _label_alerts(chapters: list[Chapter], language: str) -> str:
@@ -29,9 +37,7 @@ def _label_alerts(chapters: list[Chapter], language: str) -> str:
         head = quote[0]["c"] if quote and quote[0]["t"] == "Para" else []
         if len(head) == 1 and head[0]["t"] == "Strong" and len(head[0]["c"]) == 1 and head[0]["c"][0]["t"] == "Str":
             if words is None:
-                from pipeline.render.common import Design
-
-                words = Design().words(language)
+                words = furniture_words(language)
             label = words.get(f"alert_{kind}")
             if isinstance(label, str) and label:
                 head[0]["c"] = [{"t": "Str", "c": label}]
@@ -69,11 +75,13 @@ def _list_markers(chapters: list[Chapter]) -> str:
     return "◦" * (deepest >= 2) + "▪" * (deepest >= 3) + "".join(sorted(emoji))
 
 
-def _decorate(chapter: Chapter, meta: Metadata) -> None:
+def _decorate(chapter: Chapter, words: dict) -> None:
     """Give headings their numbers and levels as every format prints them.
 
     Level-1 source headings become h2 (the publication's title is the only
-    h1); a part's heading is preceded by its label.
+    h1); a part's heading is preceded by its label. A number is printed as
+    the furniture words (``words``, templates/words.yaml) write it:
+    ``heading_number``, in a span of the class ``number``, then a space.
     """
     out = []
     entries = iter(chapter.headings)
@@ -82,7 +90,8 @@ def _decorate(chapter: Chapter, meta: Metadata) -> None:
             entry = next(entries)
             level, (ident, classes, attrs), inlines = b["c"]
             if entry.number:
-                inlines = [pandoc.span(["number"], entry.number), {"t": "Space"}, *inlines]
+                inlines = [pandoc.span(["number"], words["heading_number"].format(number=entry.number)),
+                           {"t": "Space"}, *inlines]
             classes = list(classes)
             if chapter.kind == "part" and level == 1:
                 classes.append("part")

@@ -11,7 +11,7 @@ from urllib.parse import unquote
 from pipeline import fonts
 from pipeline.errors import Problem, SourceError
 from pipeline.model import Chapter, Location, OutlineEntry, Publication
-from pipeline.source.decorate import _decorate, _label_alerts, _list_markers
+from pipeline.source.decorate import _decorate, _label_alerts, _list_markers, furniture_words
 from pipeline.source.files import PUBLICATION_FILE, _in_reading_order, _inside, _loops, _name
 from pipeline.source.limits import _limits, _nesting_ok, _size_ok, _too_many_headings
 from pipeline.source.markdown import _parse
@@ -137,7 +137,9 @@ def load(folder: Path | str) -> Publication:
     assets: dict[str, Path] = {}
     links = data.get("links") if isinstance(data.get("links"), dict) else {}
     base = links.get("base") if isinstance(links.get("base"), str) else None
-    _check_targets(root, chapters, ids, texts, assets, problems, renamed_in, limits, warnings, base)
+    language = data.get("language") if isinstance(data.get("language"), str) else "en"
+    _check_targets(root, chapters, ids, texts, assets, problems, renamed_in, limits, warnings, base,
+                   furniture_words(language))
     _check_references(chapters, texts, problems)
     kf = data.get("key_figures")
     after = kf.get("after") if isinstance(kf, dict) else None
@@ -148,7 +150,6 @@ def load(folder: Path | str) -> Publication:
                                 f"did you mean '{near[0]}'?" if near else "use the id of a heading ({#id} after it)",
                                 line=line, column=column))
     # every character of the text has a glyph in the fonts the formats use, checked before any layout
-    language = data.get("language") if isinstance(data.get("language"), str) else "en"
     labels = _label_alerts(chapters, language)
     sources = {ypath: ypath.read_text("utf-8", errors="replace"), **texts}
     stack = fonts.stacks(language, "".join(sources.values()) + _list_markers(chapters) + labels)
@@ -166,6 +167,7 @@ def load(folder: Path | str) -> Publication:
     pub = Publication(root.name, root, meta, chapters, outline, files=files, assets=assets,
                       pandoc_api_version=api_version, fonts=stack, names=names, limits=limits,
                       warnings=_in_reading_order(warnings, files))
+    words = furniture_words(meta.language)
     for c in pub.chapters:
-        _decorate(c, meta)
+        _decorate(c, words)
     return pub

@@ -14,6 +14,7 @@ from urllib.parse import unquote, urljoin
 from pipeline import images, pandoc
 from pipeline.errors import Problem
 from pipeline.model import Chapter
+from pipeline.source.decorate import furniture_words
 from pipeline.source.files import _inside, _loops
 from pipeline.source.limits import LIMITS
 from pipeline.source.locate import _Finder
@@ -35,7 +36,8 @@ def _attr(el: dict) -> list | None:
 def _check_targets(root: Path, chapters: list[Chapter], ids: dict, texts: dict[Path, str],
                    assets: dict[str, Path], problems: list[Problem],
                    renamed: dict[Path, dict[str, str]] | None = None, limits: dict | None = None,
-                   warnings: list[Problem] | None = None, base: str | None = None) -> set[str]:
+                   warnings: list[Problem] | None = None, base: str | None = None,
+                   words: dict | None = None) -> set[str]:
     """Images must be files inside the folder, never fetched from elsewhere;
     links must point at a section that exists or at the web; a link to
     another chapter's file (``other.md#section``) becomes a link to that
@@ -50,10 +52,12 @@ def _check_targets(root: Path, chapters: list[Chapter], ids: dict, texts: dict[P
     (publication.yaml's links.base); a remote image is printed as a link to
     it (a build never fetches anything); an image without a description
     gets its file name; the tags of elements HTML does not have are
-    dropped, their content kept."""
+    dropped, their content kept. The words the build writes in the text
+    come from ``words`` (templates/words.yaml, the publication's language)."""
     all_ids = set(ids)
     renamed = renamed or {}
     limits = limits or LIMITS
+    words = words or furniture_words("en")
     image_verdicts: dict[Path, list[tuple[str, str]]] = {}  # each file inspected once
     warnings = warnings if warnings is not None else []
     ids_in: dict[Path, set[str]] = {}
@@ -118,7 +122,7 @@ def _check_targets(root: Path, chapters: list[Chapter], ids: dict, texts: dict[P
             if t == "Figure" and _remote_figure(el):
                 image = _remote_figure(el)
                 change("remote", image["c"][2][0], ("](", image["c"][2][0]), ("<", image["c"][2][0]), ("", image["c"][2][0]))
-                el["t"], el["c"] = "Para", [_link_to_image(image)]
+                el["t"], el["c"] = "Para", [_link_to_image(image, words)]
                 return
             if t == "Image":
                 target = el["c"][2][0]
@@ -133,7 +137,7 @@ def _check_targets(root: Path, chapters: list[Chapter], ids: dict, texts: dict[P
                 elif ((scheme and scheme.group(1).lower() in ("http", "https") and target[scheme.end():].startswith("//"))
                       or target.startswith("//")):
                     change("remote", target, *where)
-                    link = _link_to_image(el)
+                    link = _link_to_image(el, words)
                     el["t"], el["c"] = link["t"], link["c"]
                 elif (scheme and target[scheme.end():].startswith("//")):
                     report(f"remote image '{target}' is not allowed: a build never fetches anything from the network",
@@ -164,7 +168,7 @@ def _check_targets(root: Path, chapters: list[Chapter], ids: dict, texts: dict[P
                             change("alt", target, *where)
                             stem = posixpath.splitext(posixpath.basename(unquote(target)))[0]
                             el["c"][1] = [{"t": "Str", "c": " ".join(stem.replace("-", " ").replace("_", " ").split())
-                                           or "image"}]
+                                           or words["image"]}]
             elif t == "Link":
                 target = el["c"][2][0]
                 # pandoc gives the target %-escaped where it holds blanks or
@@ -296,12 +300,21 @@ def _remote_figure(fig: dict) -> dict | None:
     return None
 
 
-def _link_to_image(image: dict) -> dict:
-    """A link to a remote image, its description as the link's text."""
+def _inlines(text: str) -> list[dict]:
+    """Plain text as pandoc's inlines: words (Str) and the spaces between them."""
+    out: list[dict] = []
+    for i, word in enumerate(text.split(" ")):
+        out += [{"t": "Space"}] * bool(i) + [{"t": "Str", "c": word}] * bool(word)
+    return out
+
+
+def _link_to_image(image: dict, words: dict) -> dict:
+    """A link to a remote image, its description as the link's text (else
+    ``remote_image`` of the furniture ``words``: image at example.org)."""
     target = image["c"][2][0]
-    text = image["c"][1] if pandoc.stringify(image["c"][1]).strip() else [
-        {"t": "Str", "c": "image"}, {"t": "Space"}, {"t": "Str", "c": "at"}, {"t": "Space"},
-        {"t": "Str", "c": (re.match(r"^(?:https?:)?//([^/?#]+)", target, re.I) or [None, "the web"])[1]}]
+    host = re.match(r"^(?:https?:)?//([^/?#]+)", target, re.I)
+    text = image["c"][1] if pandoc.stringify(image["c"][1]).strip() else _inlines(
+        words["remote_image"].format(host=host[1]) if host else words["remote_image_no_host"])
     url = ("https:" + target) if target.startswith("//") else target
     return {"t": "Link", "c": [[image["c"][0][0], image["c"][0][1], []], text, [url, ""]]}
 
