@@ -338,3 +338,20 @@ def test_archival_variant_keeps_the_front_matters_attachment():
                and b"acsp" in o.read_bytes()[:64]]
         assert len(icc) <= 1
         assert _links(pdf) == [(1, 0)]
+
+
+def test_pages_look_like_the_one_process_documents_with_one_font_program_per_font(built):
+    """The subsets of a font that the pieces embed are merged into one
+    program (WeasyPrint keeps glyph ids in its subsets): the pages render
+    pixel for pixel as the one-process PDF's, and the file holds as many
+    font programs as that one."""
+    def programs(data: bytes) -> int:
+        with pikepdf.open(io.BytesIO(data)) as pdf:
+            return len({d.FontFile2.objgen for d in pdf.objects if isinstance(d, pikepdf.Dictionary)
+                        and d.get("/Type") == "/FontDescriptor" and "/FontFile2" in d})
+
+    assert programs(built.pdf) == programs(built.whole) >= 2
+    assembled, whole = pdfium.PdfDocument(built.pdf), pdfium.PdfDocument(built.whole)
+    for i in range(len(whole)):
+        assert assembled[i].render(scale=0.5).to_pil().tobytes() == whole[i].render(scale=0.5).to_pil().tobytes(), \
+            f"page {i + 1} looks different"

@@ -23,6 +23,8 @@ from __future__ import annotations
 import hashlib
 import io
 import warnings
+import zlib
+from struct import error as struct_error
 from dataclasses import dataclass
 from typing import Iterable, Iterator, Sequence
 from urllib.parse import unquote
@@ -92,6 +94,7 @@ def assemble(pieces: Sequence[Piece], *, page_labels: Iterable[tuple[int, str, i
             raise ValueError(f"assemble: a page label starts at page index {labels[-1][0]}, "
                              f"past the last page ({len(out.pages) - 1})")
         _associated_files_once(out)
+        _merge_font_files(out)
         _dedupe_streams(out)
         if identifier is None:
             h = hashlib.sha256()
@@ -489,6 +492,103 @@ def _stamp(state: _State, stamps: bytes, k: int, opened: list) -> None:
                 Stream(out, b"Q\n/Artifact <</Type /Pagination>> BDC q " + name.encode() + b" Do Q EMC\n"))
         page.contents_add(state.stamp_streams["q"], prepend=True)
         page.contents_add(state.stamp_streams[name])
+
+
+# ---------------------------------------------------------------- fonts
+
+def _merge_font_files(out: pikepdf.Pdf) -> None:
+    """One font program for the subsets of one TrueType font that the
+    pieces embed, each piece's its own: WeasyPrint subsets with the glyph
+    ids kept (``retain_gids``, its CIDs are glyph ids, /CIDToGIDMap
+    /Identity), so the union of the subsets is the first with the glyphs
+    the others add copied in at their ids. Every piece's font dictionaries
+    (their /W widths and ToUnicode maps) stay as they are and point at the
+    union, which holds every glyph any of them shows.
+
+    A group is merged only when it is safe: TrueType outlines (/FontFile2,
+    the PDF/UA variants' fonts; CFF ones are left alone), no /CIDSet (PDF/A-1
+    would need it rewritten), the same units per em, and every glyph that
+    two subsets both hold byte-identical in both: else they are not
+    subsets of one font, and nothing changes."""
+    groups: dict[str, list[Dictionary]] = {}
+    for obj in out.objects:
+        if not (isinstance(obj, Dictionary) and obj.get("/Subtype") == "/CIDFontType2"):
+            continue
+        if obj.get("/CIDToGIDMap", Name.Identity) != Name.Identity:
+            continue
+        descriptor = obj.get("/FontDescriptor")
+        if not isinstance(descriptor, Dictionary) or "/CIDSet" in descriptor:
+            continue
+        program = descriptor.get("/FontFile2")
+        if not isinstance(program, Stream) or not program.is_indirect:
+            continue
+        name = str(descriptor.get("/FontName", ""))
+        groups.setdefault(name.split("+", 1)[-1], []).append(descriptor)
+    for _, descriptors in sorted(groups.items()):
+        programs = list({d.FontFile2.objgen: d.FontFile2 for d in descriptors}.values())
+        if len(programs) < 2:
+            continue
+        merged = _union_of_subsets([p.read_bytes() for p in programs])
+        if merged is None:
+            continue
+        stream = Stream(out, b"")
+        # compressed as WeasyPrint compresses (zlib's level 9: qpdf's 6 is larger)
+        stream.write(zlib.compress(merged, 9), filter=Name.FlateDecode)
+        stream.Length1 = len(merged)
+        stream = out.make_indirect(stream)
+        for d in descriptors:
+            d.FontFile2 = stream
+
+
+def _union_of_subsets(fonts: list[bytes]) -> bytes | None:
+    """The union of retain-gid subsets of one TrueType font, or None when
+    they cannot be merged safely."""
+    from fontTools.ttLib import TTFont, TTLibError
+    from fontTools.ttLib.tables._g_l_y_f import Glyph
+
+    try:
+        loaded = [TTFont(io.BytesIO(data), recalcTimestamp=False) for data in fonts]
+        if not all("glyf" in f and "hmtx" in f for f in loaded):
+            return None
+        if len({f["head"].unitsPerEm for f in loaded}) != 1:
+            return None
+        sizes = [len(f.getGlyphOrder()) for f in loaded]
+        b = sizes.index(max(sizes))
+        base = loaded[b]
+        order = base.getGlyphOrder()
+        glyphs = base["glyf"].glyphs
+        vertical = all("vmtx" in f for f in loaded)
+        for k, other in enumerate(loaded):
+            if k == b:
+                continue
+            their = other["glyf"].glyphs
+            for gid, name in enumerate(other.getGlyphOrder()):
+                data = _glyph_bytes(other["glyf"], their[name])
+                if not data:
+                    continue
+                mine = _glyph_bytes(base["glyf"], glyphs[order[gid]])
+                if mine:
+                    if mine != data:
+                        return None  # not the same font
+                    continue
+                glyphs[order[gid]] = Glyph(data)
+                base["hmtx"].metrics[order[gid]] = other["hmtx"].metrics[name]
+                if vertical:
+                    base["vmtx"].metrics[order[gid]] = other["vmtx"].metrics[name]
+        if "hdmx" in base:
+            del base["hdmx"]  # per-glyph pixel widths, of the base's glyphs only
+        buf = io.BytesIO()
+        base.save(buf)
+        return buf.getvalue()
+    except (TTLibError, KeyError, IndexError, ValueError, AssertionError, struct_error):
+        return None
+
+
+def _glyph_bytes(table, glyph) -> bytes:
+    data = getattr(glyph, "data", None)
+    if data is None:
+        data = glyph.compile(table)
+    return bytes(data)
 
 
 # ---------------------------------------------------------------- duplicates
