@@ -178,3 +178,15 @@ The funds are described in the annex of the ministry's budget.
         pdf.save(tmp_path / "no-notes.pdf")
     _, findings = slides_check.check(pub, tmp_path / "no-notes.pdf")
     assert any("speaker notes \"Say that the funds start next year.\" are missing" in str(f) for f in findings)
+
+
+def test_a_chinese_deck_passes_with_its_own_words(tmp_path):
+    from conftest import ZH_FIXTURE
+
+    pub, path = _deck(ZH_FIXTURE, tmp_path / "zh.pdf")
+    ex, findings = slides_check.check(pub, path)
+    assert findings == []
+    assert any("调查范围（续）" in p.text for p in ex.pages)  # a continued slide, in the deck's language
+    with pikepdf.open(path) as pdf:
+        fonts = {str(f.get("/BaseFont")) for p in pdf.pages for f in p.Resources.get("/Font", {}).values()}
+    assert any("CJK" in f or "Noto" in f or "Han" in f for f in fonts), fonts

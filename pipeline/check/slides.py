@@ -122,69 +122,69 @@ def _page(page, index: int) -> tuple[str, str, Slide]:
             at = list(range(n))
         raw = textpage.raw
         matrix = pdfium_c.FS_MATRIX()
-        body, footer = [], []
-        lines: dict[int, list] = {}  # line number -> [chars, worst overrun]
-        small: dict[int, list] = {}
-        line = 0
-        in_footer = False
-        prev = None  # size and baseline of the last body character kept
-        raised: list[tuple] = []  # (character, size, baseline) of a superscript, maybe
-
-        def flush(run: list[tuple]):
-            """Keep a run of raised characters too long to be a superscript;
-            the size and baseline of its last, then."""
-            if len(run) > SUPERSCRIPT_MAX:
-                body.extend(c for c, _, _ in run)
-                return run[-1][1:]
-            return None
         x, y = ctypes.c_double(), ctypes.c_double()
+        body, footer = [], []
+        lines: dict[int, float] = {}  # line number -> how far past the safe box, in mm
+        small: dict[int, float] = {}  # line number -> the smallest size on it, in pt
+        line = 0
+        last = "body"  # where the last printed character went: a space goes along
+        base = None  # (size, baseline) of the last character set on the baseline
+        run: list[str] = []  # raised characters after it: a superscript, or a label beside larger type
+
+        def end_run() -> None:
+            """A superscript (a footnote call among them) is left out, as in
+            every format: a run of at most SUPERSCRIPT_MAX characters set
+            smaller than the one before them and raised by a fraction of its
+            size. A longer run is text beside larger type (the agenda's
+            labels and titles beside its numbers)."""
+            printed = sum(not c.isspace() for c in run)
+            body.extend(c for c in run if printed > SUPERSCRIPT_MAX or c.isspace())
+            run.clear()
+
         for j, ch in enumerate(text):
             if ch in "\r\n":
+                if run:
+                    end_run()
                 if ch == "\n":
                     line += 1
                 body.append(ch)
                 continue
-            if ch.isspace() and ch != "\u00a0":  # a no-break space joins a run of raised characters
-                prev = flush(raised) or prev
-                raised = []
-                (footer if in_footer else body).append(ch)
+            if ch.isspace():
+                (run if run else footer if last == "footer" else body).append(ch)
                 continue
             size = pdfium_c.FPDFText_GetFontSize(raw, at[j])
-            if size == 0:
-                body.append(ch)
+            if size == 0:  # no font: a character PDFium made up
+                (run if run else body).append(ch)
                 continue
             pdfium_c.FPDFText_GetMatrix(raw, at[j], matrix)
             size *= abs(matrix.a * matrix.d - matrix.b * matrix.c) ** 0.5  # the size as printed, in pt
             l, b, r, t = textpage.get_charbox(at[j])
-            in_footer = b < bottom and size < FOOTER_MAX_PT and b >= 0
-            if in_footer:
+            if 0 <= b < bottom and size < FOOTER_MAX_PT:  # the footer: the running title and slide number
                 footer.append(ch)
+                last = "footer"
                 continue
-            pdfium_c.FPDFText_GetCharOrigin(raw, at[j], x, y)
-            # a superscript (a footnote call among them) is left out, as in every format:
-            # a short run (SUPERSCRIPT_MAX) of characters smaller than the one before
-            # it and raised by a fraction of its size (a longer one is a label set
-            # beside larger type: the agenda's)
-            if prev is not None and size < 0.95 * prev[0] and prev[1] + 0.15 * prev[0] < y.value < prev[1] + 0.8 * prev[0]:
-                raised.append((ch, size, y.value))
-                continue
-            prev = flush(raised) or prev
-            raised = []
-            prev = (size, y.value)
-            body.append(ch)
+            last = "body"
             past = max(left - l, r - right, bottom - b, t - top, 0)
             if past > 0:
-                entry = lines.setdefault(line, [[], 0.0])
-                entry[1] = max(entry[1], past / MM)
+                lines[line] = max(lines.get(line, 0.0), past / MM)
             if size < deck.MIN_TYPE_PT - 0.25:
-                small.setdefault(line, [[], size])[1] = min(small.get(line, [[], size])[1], size)
-        flush(raised)
+                small[line] = min(small.get(line, size), size)
+            pdfium_c.FPDFText_GetCharOrigin(raw, at[j], x, y)
+            if base is not None and size < 0.95 * base[0] and base[1] + 0.15 * base[0] < y.value < base[1] + 0.8 * base[0]:
+                run.append(ch)
+                continue
+            if run:
+                end_run()
+            base = (size, y.value)
+            body.append(ch)
+        if run:
+            end_run()
         # each line's whole text, for the message
         line_texts = "".join(text).replace("\r\n", "\n").split("\n")
         slide.overruns = [(spaced(line_texts[k]) if k < len(line_texts) else "", past)
-                          for k, (_, past) in sorted(lines.items())]
+                          for k, past in sorted(lines.items())]
         slide.small = [(spaced(line_texts[k]) if k < len(line_texts) else "", size)
-                       for k, (_, size) in sorted(small.items())]
+                       for k, size in sorted(small.items())]
         return "".join(body), spaced("".join(footer)), slide
     finally:
         textpage.close()

@@ -66,8 +66,6 @@ SLIDE_LEVELS = 3
 CHART_UNITS = 440
 #: The mark of the current part on an agenda slide.
 CURRENT = "\u2192"
-#: Appended to the title of a slide that continues the one before.
-CONTINUED = "(cont.)"
 
 STYLESHEETS = ("tokens.css",)
 SLIDE_SHEETS = ("slides/slides.css",)
@@ -91,6 +89,8 @@ class _Deck:
         self.slides: list[str] = []
         self.notes: dict[str, str] = {}  # slide id -> its speaker notes
         self.parts = [c for c in pub.chapters if c.kind == "part"]
+        #: after the title of a slide that continues the one before: ' (cont.)', '（续）'
+        self.continued = design.words(pub.meta.language)["continued"]
 
     # ------------------------------------------------------------ slides
     def add(self, kind: str, inner: str, notes: str = "", label: str = "") -> None:
@@ -115,7 +115,8 @@ class _Deck:
     def chapter(self, chapter, el) -> None:
         """A chapter's slides: for a part, the agenda with it marked and its
         section slide first; then a slide per section."""
-        heading = next((h for h in el.iter() if _heading_level(h) == 1), None)
+        blocks = _flatten(el)  # first: it gives each heading its section's id
+        heading = next((h for h in blocks if _heading_level(h) == 1), None)
         if chapter.kind == "part":
             self.agenda(self.parts.index(chapter))
             entry = chapter.entry
@@ -128,7 +129,6 @@ class _Deck:
             title = ("h1", heading)
         else:
             title = None
-        blocks = _flatten(el)
         if chapter.kind == "back" and heading is None and _short(blocks):
             self.add("closing", "".join(etree.tostring(b, encoding="unicode", method="html") for b in blocks))
             return
@@ -181,14 +181,15 @@ class _Deck:
         tag, el = title
         if continued or tag == "div":
             text = _plain_title(el) if tag != "div" else el
-            cont = f" {CONTINUED}" if continued else ""
-            return (f'<p class="slide-title" data-title="{_attr(text)}">{_escape(text)}'
-                    f'{f"<span class=cont>{cont}</span>" if cont else ""}</p>')
+            cont = self.continued if continued else ""
+            return (f'<p class="slide-title" data-title="{_attr(text)}" data-cont="{_attr(self.continued)}">'
+                    f'{_escape(text)}{f"<span class=cont>{_escape(cont)}</span>" if cont else ""}</p>')
         h = copy.deepcopy(el)
         h.tag = tag
         h.tail = None
         h.set("class", " ".join([*_classes(h), "slide-title"]))
         h.set("data-title", _plain_title(el))
+        h.set("data-cont", self.continued)
         return _html(h)
 
     def key_figures(self, aside) -> None:
@@ -197,7 +198,8 @@ class _Deck:
         if title is not None:
             aside.remove(title)
         aside.set("class", " ".join([*_classes(aside), "slide-body"]))
-        self.add("figures", f'<p class="slide-title" data-title="{_attr(text)}">{_escape(text)}</p>\n{_html(aside)}',
+        self.add("figures", f'<p class="slide-title" data-title="{_attr(text)}" data-cont="{_attr(self.continued)}">'
+                            f'{_escape(text)}</p>\n{_html(aside)}',
                  label=text)
 
 
