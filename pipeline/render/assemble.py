@@ -558,21 +558,23 @@ def _union_of_subsets(fonts: list[bytes]) -> bytes | None:
         order = base.getGlyphOrder()
         glyphs = base["glyf"].glyphs
         vertical = all("vmtx" in f for f in loaded)
+        glyf, metrics = base["glyf"], base["hmtx"].metrics
         for k, other in enumerate(loaded):
             if k == b:
                 continue
-            their = other["glyf"].glyphs
+            their_glyf, their_metrics = other["glyf"], other["hmtx"].metrics
+            their = their_glyf.glyphs
             for gid, name in enumerate(other.getGlyphOrder()):
-                data = _glyph_bytes(other["glyf"], their[name])
+                data = _glyph_bytes(their_glyf, their[name])
                 if not data:
                     continue
-                mine = _glyph_bytes(base["glyf"], glyphs[order[gid]])
+                mine = _glyph_bytes(glyf, glyphs[order[gid]])
                 if mine:
                     if mine != data:
                         return None  # not the same font
                     continue
                 glyphs[order[gid]] = Glyph(data)
-                base["hmtx"].metrics[order[gid]] = other["hmtx"].metrics[name]
+                metrics[order[gid]] = their_metrics[name]
                 if vertical:
                     base["vmtx"].metrics[order[gid]] = other["vmtx"].metrics[name]
         if "hdmx" in base:
@@ -633,9 +635,15 @@ def _dedupe_streams(out: pikepdf.Pdf) -> None:
     if not replace:
         return
     for obj in list(out.objects):
+        if isinstance(obj, Dictionary) and obj.get("/Type") in _NO_STREAMS:
+            continue  # most of a tagged PDF's objects, and none refers to a stream
         if isinstance(obj, (Dictionary, Array, Stream)):
             _repoint(obj.stream_dict if isinstance(obj, Stream) else obj, replace, 0)
     _repoint(out.trailer, replace, 0)
+
+
+#: Objects that never refer to a stream: structure elements and their references.
+_NO_STREAMS = (Name.StructElem, Name.OBJR, Name.MCR)
 
 
 def _has_indirect(value) -> bool:
