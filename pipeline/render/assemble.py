@@ -565,18 +565,23 @@ def _union_of_subsets(fonts: list[bytes]) -> bytes | None:
             their_glyf, their_metrics = other["glyf"], other["hmtx"].metrics
             their = their_glyf.glyphs
             for gid, name in enumerate(other.getGlyphOrder()):
+                mine_name = order[gid]
                 data = _glyph_bytes(their_glyf, their[name])
-                if not data:
-                    continue
-                mine = _glyph_bytes(glyf, glyphs[order[gid]])
-                if mine:
-                    if mine != data:
-                        return None  # not the same font
-                    continue
-                glyphs[order[gid]] = Glyph(data)
-                metrics[order[gid]] = their_metrics[name]
-                if vertical:
-                    base["vmtx"].metrics[order[gid]] = other["vmtx"].metrics[name]
+                mine = _glyph_bytes(glyf, glyphs[mine_name])
+                advance, mine_advance = their_metrics[name][0], metrics[mine_name][0]
+                if advance and mine_advance and advance != mine_advance:
+                    return None  # not the same font
+                if data and mine and data != mine:
+                    return None
+                if data and not mine:
+                    glyphs[mine_name] = Glyph(data)
+                # a glyph the base subset left out has no outline and no advance: a
+                # piece's glyph brings both, a piece's space (no outline) its advance,
+                # which the font program must give as the piece's /W does (PDF/UA 7.21.5)
+                if (data and not mine) or (advance and not mine_advance):
+                    metrics[mine_name] = their_metrics[name]
+                    if vertical:
+                        base["vmtx"].metrics[mine_name] = other["vmtx"].metrics[name]
         if "hdmx" in base:
             del base["hdmx"]  # per-glyph pixel widths, of the base's glyphs only
         buf = io.BytesIO()
