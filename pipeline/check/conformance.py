@@ -87,13 +87,15 @@ class Result:
     seconds: float = 0.0
     validator: str = ""  # the installed validator and its options (``validator_id``)
     reused: bool = False  # the verdict of the last good build on the same bytes
+    service: str = ""  # which warm service checked the file, or why none did (pipeline.check.service)
 
     def as_json(self) -> dict:
         return {"tool": self.tool, "ok": not self.findings, "counts": self.counts,
                 "findings": [f.message for f in self.findings], "notes": self.notes,
                 "seconds": round(self.seconds, 3),
                 **({"validator": self.validator} if self.validator else {}),
-                **({"reused": True} if self.reused else {})}
+                **({"reused": True} if self.reused else {}),
+                **({"service": self.service} if self.service else {})}
 
 
 class Running:
@@ -102,6 +104,7 @@ class Running:
     def __init__(self, fmt: str, tool: str, args: list[str], parse):
         self.format, self.tool, self._parse = fmt, tool, parse
         self.validator = validator_id(fmt)
+        self.service = ""  # why the warm service was not used, if it was not
         self._out = tempfile.TemporaryFile()
         self._err = tempfile.TemporaryFile()
         self.started = time.perf_counter()
@@ -132,6 +135,7 @@ class Running:
             result = self._parse(self.format, out, err, self.proc.returncode)
             result.seconds = seconds
             result.validator = self.validator
+            result.service = self.service
         finally:
             self._out.close()
             self._err.close()
@@ -203,9 +207,30 @@ def reuse(fmt: str, path: Path, previous: Path | None) -> Reused | None:
 EPUBCHECK_OPTIONS = ("--json", "-", "-q")
 
 
-def start_epubcheck(path: Path) -> Running:
+def start_epubcheck(path: Path):
+    """EPUBCheck on ``path``: by the warm service when there is one to use
+    (pipeline.check.service), else one-shot."""
+    return _start("epub", "EPUBCheck", path, _parse_epubcheck, epubcheck_once)
+
+
+def epubcheck_once(path: Path) -> Running:
     args = [java(), *JVM_OPTIONS, "-jar", str(epubcheck_jar()), str(path), *EPUBCHECK_OPTIONS]
     return Running("epub", "EPUBCheck", args, _parse_epubcheck)
+
+
+def _start(fmt: str, tool: str, path: Path, parse, once):
+    from pipeline.check import service
+
+    if service.enabled():
+        try:
+            service.key(fmt)  # compiled, and its folder fit for use
+            service.folder()
+        except service.Unavailable as exc:
+            run = once(path)
+            run.service = f"not used: {exc}"
+            return run
+        return service.ServiceRun(fmt, tool, path, parse, once)
+    return once(path)
 
 
 def _parse_epubcheck(fmt: str, out: str, err: str, code: int) -> Result:
@@ -247,7 +272,13 @@ def _location(loc: dict) -> str:
 VNU_OPTIONS = ("--no-langdetect", "--format", "json", "--stdout", "--exit-zero-always")
 
 
-def start_vnu(path: Path) -> Running:
+def start_vnu(path: Path):
+    """The Nu Html Checker on ``path``: by the warm service when there is
+    one to use (pipeline.check.service), else one-shot."""
+    return _start("html", "Nu Html Checker", path, _parse_vnu, vnu_once)
+
+
+def vnu_once(path: Path) -> Running:
     args = [java(), *JVM_OPTIONS, "-jar", str(vnu_jar()), *VNU_OPTIONS, str(path)]
     return Running("html", "Nu Html Checker", args, _parse_vnu)
 

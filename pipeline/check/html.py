@@ -121,7 +121,8 @@ def read(path: Path) -> Extracted:
     mains = root.xpath("//main")
     if len(mains) != 1:
         out.problems.append(Finding("html", "structure", f"the page has {len(mains)} main elements; the text must be in exactly one"))
-    main = mains[0] if mains else root.body
+    # a page cut off in its head has no body: the whole page stands for it
+    main = mains[0] if mains else (root.body if root.body is not None else root)
     for h in main.iter(*HEADINGS):
         if _local(h.tag) == "h1":
             continue  # the title; counted above
