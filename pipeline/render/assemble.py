@@ -168,6 +168,8 @@ def _add_piece(state: _State, src: pikepdf.Pdf, k: int) -> None:
     copy = (lambda obj: obj) if k == 0 else _copier(out)
 
     # the structure tree: the top element's kids, the parent tree, role and class maps
+    if sroot is not None and k and not state.tagged:
+        raise ValueError(f"assemble: piece {k} is tagged (it has a StructTreeRoot) while piece 0 is not")
     if sroot is not None:
         state.tagged = True
         top = _as_list(sroot.get("/K"))
