@@ -13,7 +13,7 @@ The deck is made of the publication's outline and body:
   slide; a horizontal rule (``---``) between blocks breaks the slide. Text
   that does not fit one slide continues on the next, under the same title
   marked "(cont.)" (templates/slides/slides.css: a page group per slide);
-  nothing is ever set smaller to fit: body text is 22 pt, tables,
+  nothing is ever set smaller to fit: body text is 20 pt, tables,
   captions and notes 16 pt (``MIN_TYPE_PT``, held by the check);
 - the key figures as a slide of their own, with their chart;
 - a back chapter without a heading (the flagship's "Thank you!") as a
@@ -55,9 +55,12 @@ MARGIN_X_MM, MARGIN_TOP_MM, MARGIN_BOTTOM_MM = 20, 12, 15
 #: The top margin of a continued slide's page: its title stands in it.
 CONT_TOP_MM = 34
 #: The smallest type on a slide but its footer (slides.css): tables,
-#: captions, footnotes and code; running text and bullets are 22 pt.
+#: captions, footnotes and code; running text and bullets are 20 pt.
 MIN_TYPE_PT = 16
-BODY_TYPE_PT = 22
+BODY_TYPE_PT = 20
+#: A paragraph longer than this (characters) is set a sentence a block, so
+#: that a slide that cannot hold it breaks it between sentences.
+SENTENCES_FROM = 360
 #: Headings of outline levels 1 to SLIDE_LEVELS start a slide; deeper
 #: ones are subheads on the slide they are in.
 SLIDE_LEVELS = 3
@@ -169,6 +172,8 @@ class _Deck:
             shown = [b for b in piece if b not in notes]
             if not shown and not (n == 0 and heading_kept):
                 continue  # a part's heading alone: its section slide says it
+            for b in shown:
+                _sentences(b)
             self.add("content", self._title(title, n > 0) + "\n<div class=\"slide-body\">\n"
                      + "".join(_html(b) for b in shown) + "</div>",
                      notes="\n\n".join(_text(b) for b in notes))
@@ -201,6 +206,56 @@ class _Deck:
         self.add("figures", f'<p class="slide-title" data-title="{_attr(text)}" data-cont="{_attr(self.continued)}">'
                             f'{_escape(text)}</p>\n{_html(aside)}',
                  label=text)
+
+
+#: The end of a sentence: its full stop (or ! ?, and the CJK ones) and any
+#: closing quote or bracket, then a space (or nothing, after a CJK stop).
+_SENTENCE_END = re.compile(r"(?<=[.!?])[\"'\u2019\u201d)\]]*\s+(?=[\"'\u2018\u201c(\[]?[A-Z0-9\u00c0-\u024f\u0400-\u04ff])"
+                           r"|(?<=[\u3002\uff01\uff1f])[\u300d\u300f\uff09]*")
+
+
+def _sentences(block) -> None:
+    """A long paragraph (``SENTENCES_FROM``) as one ``span.sentence`` per
+    sentence, each a block the slide does not break inside (slides.css): a
+    paragraph that runs over continues on the next slide at a sentence, not
+    in the middle of one. Only a paragraph of plain text and simple inline
+    markup is split, and only in its own text, never inside the markup."""
+    for p in ([block] if block.tag == "p" else []) + list(block.iter("li")):
+        if p.tag == "li" and len(p) and p[0].tag == "p":
+            continue  # its paragraphs are looked at themselves
+        text = "".join(p.itertext())
+        if len(text) < SENTENCES_FROM or any(c.tag in ("br", "img", "math", "svg") for c in p.iter()):
+            continue
+        pieces: list[list] = [[]]  # each sentence's pieces: strings and elements
+        for node in [p.text or "", *[x for c in p for x in (c, c.tail or "")]]:
+            if isinstance(node, str):
+                parts = _SENTENCE_END.split(node)
+                spaces = _SENTENCE_END.findall(node)
+                for k, part in enumerate(parts):
+                    if k:
+                        pieces[-1].append(spaces[k - 1])
+                        pieces.append([])
+                    if part:
+                        pieces[-1].append(part)
+            else:
+                pieces[-1].append(node)
+        pieces = [x for x in pieces if x]
+        if len(pieces) < 2:
+            continue
+        for c in list(p):
+            p.remove(c)
+        p.text = None
+        for sentence in pieces:
+            span = etree.SubElement(p, "span", {"class": "sentence"})
+            for node in sentence:
+                if isinstance(node, str):
+                    if len(span):
+                        span[-1].tail = (span[-1].tail or "") + node
+                    else:
+                        span.text = (span.text or "") + node
+                else:
+                    node.tail = None
+                    span.append(node)
 
 
 def _flatten(el) -> list:
