@@ -16,6 +16,17 @@ objects that are in the page tree, not orphan copies of them.
 A link from one piece to an anchor in another is written by the layout as
 ``href="pipeline-anchor:NAME"``; WeasyPrint keeps it as a /URI action, which
 becomes a link to the named destination NAME here (``ANCHOR_SCHEME``).
+
+Size: each piece embeds its own subset of every font it uses. WeasyPrint
+subsets with the glyph ids kept, so the subsets of one TrueType font are
+merged into one program (``_merge_font_files``), and streams that are the
+same bytes (an ICC profile, an image) are kept once (``_dedupe_streams``).
+On the 300-page generated book (bench/bench.py, 7 pieces with 6 stamp
+files) the assembled PDF is 1.095x the one-process PDF (1.156x without the
+font merge), every page rendering pixel-identical to it; what is left is
+mostly qpdf's object streams of 100 objects each (about 90 kB more than
+WeasyPrint's one stream), the stamps' forms (40 kB) and each piece's own
+font dictionaries (/W, ToUnicode). Assembly takes about 1.3 s of CPU there.
 """
 
 from __future__ import annotations
