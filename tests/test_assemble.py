@@ -394,3 +394,14 @@ def _width_mismatches(data: bytes) -> list[str]:
 def test_font_widths_agree_with_the_merged_programs(built):
     assert _width_mismatches(built.whole) == []
     assert _width_mismatches(built.pdf) == []
+
+
+def test_anchor_names_outside_ascii():
+    """WeasyPrint percent-encodes a URI (pipeline-anchor:gr%C3%B6%C3%9Fe%201)
+    and writes a name outside ASCII as UTF-16: the link names the
+    destination with the tree's own bytes."""
+    front = _pdf(_html('<h1 id="über">Über</h1><p><a href="pipeline-anchor:größe 1">Größe</a></p>'))
+    chapter = _pdf(_html('<h1 id="größe 1">Größe</h1><p>Zurück <a href="pipeline-anchor:über">nach oben</a></p>'))
+    with pikepdf.open(io.BytesIO(assemble([Piece(front), Piece(chapter)]))) as pdf:
+        assert _links(pdf) == [(0, 1), (1, 0)]
+        assert str(pdf.pages[0].Annots[0].Contents) == "größe 1"
