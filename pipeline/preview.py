@@ -14,6 +14,9 @@ from pathlib import Path
 #: The files this module writes into a preview folder (others may add theirs).
 PAGE_NAME = "page-{:02d}.png"
 SHEET_NAME = "contact-sheet.png"
+#: The slide deck's pictures, when the build made one: every slide.
+SLIDE_NAME = "slide-{:02d}.png"
+SLIDES_SHEET_NAME = "slides-sheet.png"
 
 
 @dataclass(frozen=True)
@@ -94,6 +97,35 @@ def render_pages(pdf: Path, dest: Path, pages: int | tuple[int, ...] = 4, width:
     return Preview(pdf, tuple(written), sheet, count)
 
 
+def render_slides(deck: Path, dest: Path, width: int = 800) -> Preview:
+    """PNGs of every slide of the deck, ``width`` pixels wide, and a
+    contact sheet of them (three a row); an earlier preview's are replaced."""
+    import pypdfium2
+
+    dest.mkdir(parents=True, exist_ok=True)
+    for old in sorted(dest.glob("slide-*.png")):
+        old.unlink()
+    doc = pypdfium2.PdfDocument(str(deck))
+    images, written = [], []
+    try:
+        for number in range(1, len(doc) + 1):
+            page = doc[number - 1]
+            try:
+                image = page.render(scale=width / page.get_width(), may_draw_forms=False).to_pil().convert("RGB")
+            finally:
+                page.close()
+            path = dest / SLIDE_NAME.format(number)
+            image.save(path, format="PNG", optimize=True)
+            images.append((number, image))
+            written.append(path)
+        count = len(doc)
+    finally:
+        doc.close()
+    sheet = dest / SLIDES_SHEET_NAME
+    contact_sheet(images, columns=3, thumb_width=360).save(sheet, format="PNG", optimize=True)
+    return Preview(deck, tuple(written), sheet, count)
+
+
 def contact_sheet(images: list, columns: int = 4, thumb_width: int = 280, gap: int = 24):
     """(page number, image) pairs as thumbnails in a grid, each framed and
     labelled with its page number."""
@@ -154,19 +186,27 @@ def run(source_dir: Path, out: Path, report, pages: int | tuple[int, ...] = 4, w
     from pipeline.screens import screenshot_html
 
     html = pdf.with_name(output_name(slug, "html"))
+    from pipeline.render.slides import SUFFIX
+
+    deck = pdf.with_name(slug + SUFFIX)  # the slide deck, when the publication asks for one
     if dest:
         result = render_pages(pdf, Path(dest), pages=pages, width=width)
         screens = screenshot_html(html, Path(dest)) if html.is_file() else []
+        slides = render_slides(deck, Path(dest), width=width) if deck.is_file() else None
     else:  # inside <out>/<slug>/: not while a build swaps that folder
         from pipeline.lock import output_lock
 
         with output_lock(out, slug):
             result = render_pages(pdf, preview_dir(out, slug), pages=pages, width=width)
             screens = screenshot_html(html, preview_dir(out, slug)) if html.is_file() else []
+            slides = render_slides(deck, preview_dir(out, slug), width=width) if deck.is_file() else None
     shown = ", ".join(p.name for p in result.pages)
     report.line(f"{slug}: {len(result.pages)} of {result.page_count} pages as PNG ({shown}) "
                 f"and {result.sheet.name} in {result.sheet.parent}")
     if screens:
         report.line(f"{slug}: the HTML page at phone and desktop widths, light and dark "
                     f"({', '.join(p.name for p in screens)})")
+    if slides is not None:
+        report.line(f"{slug}: the slide deck's {slides.page_count} slides as PNG "
+                    f"({slides.pages[0].name} … {slides.pages[-1].name}) and {slides.sheet.name}")
     return result

@@ -190,3 +190,16 @@ def test_a_chinese_deck_passes_with_its_own_words(tmp_path):
     with pikepdf.open(path) as pdf:
         fonts = {str(f.get("/BaseFont")) for p in pdf.pages for f in p.Resources.get("/Font", {}).values()}
     assert any("CJK" in f or "Noto" in f or "Han" in f for f in fonts), fonts
+
+
+def test_preview_pictures_every_slide(flagship_deck, tmp_path):
+    from PIL import Image
+
+    from pipeline.preview import render_slides
+
+    _, path = flagship_deck
+    shown = render_slides(path, tmp_path, width=240)
+    assert shown.page_count == 23 and [p.name for p in shown.pages][::22] == ["slide-01.png", "slide-23.png"]
+    with Image.open(shown.pages[0]) as first:
+        assert first.size == (240, 135)  # 16:9
+    assert shown.sheet.is_file()

@@ -43,11 +43,13 @@ from lxml import etree
 from pipeline.errors import BuildError
 from pipeline.model import Publication
 from pipeline.render import audience
-from pipeline.render.common import Body, Design, body_html, build_time, font_dirs, serialise, source_date_epoch, \
+from pipeline.render.common import Body, Design, body_html, build_time, font_dirs, source_date_epoch, \
     style_tokens
 from pipeline.render.linebreak import strict_breaks
 from pipeline.render.maths import draw_maths
 
+#: The deck's file: ``<slug>.slides.pdf``, a PDF that opens as one.
+SUFFIX = ".slides.pdf"
 #: 254 x 142.875 mm: PowerPoint's 16:9 (13.333 x 7.5 in).
 WIDTH_MM, HEIGHT_MM = 254, 142.875
 #: The slide's content box (slides.css): what the check holds text to.
