@@ -22,7 +22,7 @@ from conftest import FIXTURE, FLAGSHIP
 from pipeline import source
 from pipeline.check import check_outputs
 from pipeline.cli import main
-from pipeline.errors import CheckFailed
+from pipeline.errors import CheckFailed, shown_path
 from pipeline.render.common import DEFAULT_TEMPLATES, Design
 
 
@@ -108,6 +108,12 @@ def test_check_json_is_written_and_well_formed(flagship_build):
     assert data["timings"] and all(isinstance(v, (int, float)) and v >= 0 for v in data["timings"].values())
 
 
+def at(name: str, line: int, folder: Path = FIXTURE) -> str:
+    """How a finding about a heading or its section starts: the file and
+    line of the heading in the source, as a problem of the source names it."""
+    return f"{shown_path(folder / name)}:{line}: "
+
+
 # ------------------------------------------------------------------ outline
 
 def test_a_heading_removed_from_the_html(fixture_build, tmp_path):
@@ -115,8 +121,8 @@ def test_a_heading_removed_from_the_html(fixture_build, tmp_path):
     edit_text(folder / "sample-report.html", '<h3><span class="number">1.1</span> Sampling</h3>\n', "")
     report = check(FIXTURE, folder, "html")
     assert not report.ok
-    assert 'html: heading "Sampling" (section 1.1) is missing; expected after "How the survey was made"' \
-        in report.findings()
+    assert f'html: {at("method.md", 8)}heading "Sampling" (section 1.1) is missing; expected after "How the survey ' \
+           f'was made"' in report.findings()
     # the contents still links to the section, which now opens with another heading
     assert 'html: contents entry "1.1 Sampling" leads to the heading "1.1.1 Cluster selection"' in report.findings()
 
@@ -127,7 +133,8 @@ def test_a_nav_entry_removed_from_the_epub(fixture_build, tmp_path):
     rezip(folder / "sample-report.epub", "EPUB/nav.xhtml", lambda t: _once(t, entry, ""))
     report = check(FIXTURE, folder, "epub")
     assert report.findings() == [
-        'epub: contents entry "Instruments" (section 1.2) is missing; expected after "Replacement clusters"']
+        f'epub: {at("method.md", 20)}contents entry "Instruments" (section 1.2) is missing; expected after '
+        f'"Replacement clusters"']
 
 
 def test_a_nav_entry_reordered_in_the_epub(fixture_build, tmp_path):
@@ -136,8 +143,9 @@ def test_a_nav_entry_reordered_in_the_epub(fixture_build, tmp_path):
     maintenance = '  <li><a href="text/03-part-2.xhtml#maintenance">2.2 Maintenance</a></li>\n'
     rezip(folder / "sample-report.epub", "EPUB/nav.xhtml", lambda t: _once(t, overview + maintenance, maintenance + overview))
     findings = check(FIXTURE, folder, "epub").findings()
-    assert any(re.fullmatch(r'epub: contents entry "(Overview|Maintenance)" \(section 2\.[12]\) is out of order: '
-                            r'it comes after "[\w ]+"; the source has it after "[\w ]+"', f) for f in findings), findings
+    assert any(re.fullmatch(r'epub: \S*findings\.md:(3|12): contents entry "(Overview|Maintenance)" \(section 2\.[12]\) '
+                            r'is out of order: it comes after "[\w ]+"; the source has it after "[\w ]+"', f)
+               for f in findings), findings
     assert ('epub: contents entry "2.1 Overview" is listed after "2.2 Maintenance" but comes before it '
             'in the reading order (spine)') in findings
     assert all(f.startswith("epub: ") for f in findings)
@@ -163,8 +171,10 @@ def test_a_bookmark_removed_from_the_pdf(flagship_build, tmp_path):
         pdf.save(pdf_path)
     findings = check(FLAGSHIP, folder, "pdf").findings()
     assert findings == [
-        'pdf: bookmark "Role of aids in promoting …" (part 2) is missing; expected after "China’s achievements in …"',
-        'pdf: bookmark "Main roles of aids in …" (section 2.1) is at level 1; the source has it at level 2',
+        f'pdf: {at("2-role.md", 1, FLAGSHIP)}bookmark "Role of aids in promoting …" (part 2) is missing; expected '
+        f'after "China’s achievements in …"',
+        f'pdf: {at("2-role.md", 3, FLAGSHIP)}bookmark "Main roles of aids in …" (section 2.1) is at level 1; the '
+        f'source has it at level 2',
     ]
 
 
@@ -179,10 +189,11 @@ def test_a_contents_page_number_off_by_one(tmp_path):
 
         build(FIXTURE, tmp_path / "dist", formats=("pdf",), design=design)
     findings = failed.value.findings
-    assert 'pdf: the contents gives page 2 for "How the survey was made" (part 1), ' \
+    assert f'pdf: {at("method.md", 1)}the contents gives page 2 for "How the survey was made" (part 1), ' \
            'but that heading is printed on page 1' in findings
-    assert 'pdf: the contents gives page 4 for "Overview" (section 2.1), but that heading is printed on page 3' in findings
-    assert all(f.startswith("pdf: the contents gives page ") for f in findings)
+    assert f'pdf: {at("findings.md", 3)}the contents gives page 4 for "Overview" (section 2.1), but that heading ' \
+           'is printed on page 3' in findings
+    assert all(re.match(r"pdf: \S+\.md:\d+: the contents gives page ", f) for f in findings), findings
     # a failed check publishes nothing: what it made is kept aside for inspection
     assert os.listdir(tmp_path / "dist" / "sample-report") == [".failed"]
     assert failed.value.kept == tmp_path / "dist" / "sample-report" / ".failed" and not failed.value.previous
@@ -197,7 +208,8 @@ def test_a_paragraph_and_a_footnote_dropped_from_the_html(fixture_build, tmp_pat
     edit_text(html, "Visits were made on weekdays only, between 8 and 16 hours.", "")
     findings = check(FIXTURE, folder, "html").findings()
     assert findings == [
-        'html: paragraph "Each district was divided into clusters …" (section 1.1 "Sampling") is missing from the text',
+        f'html: {at("method.md", 8)}paragraph "Each district was divided into clusters …" (section 1.1 "Sampling") '
+        f'is missing from the text',
         'html: footnote "Visits were made on weekdays only …" is missing from the text',
     ]
 
@@ -211,7 +223,8 @@ def test_a_paragraph_the_pdf_does_not_print(tmp_path):
 
         build(FIXTURE, tmp_path / "dist", formats=("pdf",), design=design)
     assert failed.value.findings == [
-        'pdf: paragraph "Clusters were drawn at random, with …" (section 1.1.1 "Cluster selection") is missing from the text']
+        f'pdf: {at("method.md", 12)}paragraph "Clusters were drawn at random, with …" (section 1.1.1 "Cluster '
+        f'selection") is missing from the text']
 
 
 def test_a_paragraph_moved_in_the_epub_is_out_of_order(fixture_build, tmp_path):
@@ -221,8 +234,9 @@ def test_a_paragraph_moved_in_the_epub_is_out_of_order(fixture_build, tmp_path):
     rezip(folder / "sample-report.epub", "EPUB/text/03-part-2.xhtml",
           lambda t: _once(_once(t, para, ""), heading, heading + para))
     findings = check(FIXTURE, folder, "epub").findings()
-    assert findings == ['epub: paragraph "Water points with a local committee were …" (section 2.2 "Maintenance") '
-                        'is out of order: it appears before the text that precedes it in the source']
+    assert findings == [f'epub: {at("findings.md", 12)}paragraph "Water points with a local committee were …" '
+                        f'(section 2.2 "Maintenance") is out of order: it appears before the text that precedes it in '
+                        f'the source']
 
 
 # ------------------------------------------------------------------ conformance
@@ -276,7 +290,7 @@ def test_the_check_command(fixture_build, tmp_path, capsys):
         pdf.save(folder / "sample-report.pdf")
     assert main(["check", str(FIXTURE), "--dist", str(folder), "--formats", "pdf"]) == 1
     err = capsys.readouterr().err
-    assert 'pdf: bookmark "Foreword" (front matter) is missing; expected first' in err
+    assert f'pdf: {at("foreword.md", 1)}bookmark "Foreword" (front matter) is missing; expected first' in err
     data = json.loads((folder / "check.json").read_text("utf-8"))
     assert data["ok"] is False and data["findings"] == data["formats"]["pdf"]["differences"] != []
 
@@ -336,8 +350,8 @@ def test_text_that_runs_over_many_pages(tmp_path):
     expected = compare.Expected.from_publication(result.publication)
     after = max(ex.info["contents_pages"]) + 1
     findings = [str(f) for f in compare.compare_text("pdf", expected, [p.text for p in ex.pages[after:]])]
-    assert findings == ['pdf: paragraph "Sentence 0 notes that poverty …" (part 1 "Long paragraphs") is missing '
-                        'from the text: after "…matter a great deal.", the source has "Sentence 100 notes that '
+    assert findings == [f'pdf: {at("long.md", 1, src)}paragraph "Sentence 0 notes that poverty …" (part 1 "Long '
+                        'paragraphs") is missing from the text: after "…matter a great deal.", the source has "Sentence 100 notes that '
                         'poverty …" but the pdf has "that poverty cooperation projects sustainability …"']
 
 

@@ -78,6 +78,14 @@ def built(tmp_path_factory):
     return build(write_publication(root / "constructs"), root / "dist")
 
 
+def _at(built, name: str, line: int) -> str:
+    """How a finding about a section's text starts: the file and line of its
+    heading in the source."""
+    from pipeline.errors import shown_path
+
+    return f"{shown_path(built.publication.root / name)}:{line}: "
+
+
 def test_ordinary_text_passes_the_check_in_every_format(built):
     assert built.check.ok, built.check.findings()
     assert set(built.files) == {"pdf", "epub", "html"}
@@ -121,7 +129,8 @@ def test_a_missing_paragraph_is_still_found_and_what_differs_is_said(built):
                          texts[page], count=1)
     findings = [str(f) for f in compare.compare_text("pdf", expected, texts)]
     assert len(findings) == 1, findings
-    assert findings[0] == ('pdf: paragraph "Pandoc has a modular design: it consists …" (part 1 "Hyphens") '
+    assert findings[0] == (f'pdf: {_at(built, "hyphens.md", 1)}paragraph "Pandoc has a modular design: it consists …" '
+                           '(part 1 "Hyphens") '
                            'is missing from the text: after "…into a target format.", the source has '
                            '"Internationalization considerations notwithstanding, extraordinarily incomprehensible …" '
                            'but the pdf has "International considerations notwithstanding, extraordinarily '
@@ -138,7 +147,8 @@ def test_a_paragraph_gone_altogether_says_only_that(built):
     cut = html.replace("Text under the noted heading.", "")
     assert cut != html
     assert [str(f) for f in compare.compare_text("html", expected, [cut])] == [
-        'html: paragraph "Text under the noted heading." (section 2.1 "A heading with a note") is missing from the text']
+        f'html: {_at(built, "marks.md", 16)}paragraph "Text under the noted heading." (section 2.1 "A heading with a '
+        f'note") is missing from the text']
 
 
 def test_superscripts_subscripts_and_task_lists(built):
@@ -181,8 +191,8 @@ def test_a_formula_is_one_unit_the_text_around_it_must_match(built):
     assert html.count(compare.MATH) == 2
     cut = html.replace(compare.MATH, "", 1)
     findings = [str(f) for f in compare.compare_text("html", expected, [cut])]
-    assert findings == ['html: paragraph "Einstein wrote [formula] and then" (part 2 "Marks") is missing from the '
-                        'text: after "Einstein wrote", the source has "[formula] and then" but the html has '
+    assert findings == [f'html: {_at(built, "marks.md", 1)}paragraph "Einstein wrote [formula] and then" (part 2 '
+                        '"Marks") is missing from the text: after "Einstein wrote", the source has "[formula] and then" but the html has '
                         '"and then [formula] Set $HOME …"']
 
 

@@ -52,6 +52,7 @@ class Block:
     text: str
     kind: str
     where: str  # the section it is in, for messages
+    source: str = ""  # file:line of that section's heading (of the file, before the first heading)
 
 
 @dataclass
@@ -65,6 +66,12 @@ class Expected:
     #: heading id -> its number and title with each formula one ``MATH``,
     #: for the headings that hold one (the outline's title has their TeX)
     with_formulas: dict[str, str] = None
+
+    def source(self, e: OutlineEntry) -> str:
+        """Where the heading ``e`` is written, for a finding about it:
+        ``method.md:12``, as a problem of the source names its file."""
+        loc = e.location
+        return _where(loc.file, loc.line) if loc is not None and loc.file is not None else ""
 
     def printed(self, e: OutlineEntry) -> str:
         """The heading as the PDF's text has it: a formula is drawn, so
@@ -85,19 +92,21 @@ class Expected:
         for c in pub.chapters:
             entries = iter(c.headings)
             where = Path(c.source).name
+            source = _where(c.source, None)
             content = for_comparison(audience(c.blocks))
             for b in content:
                 if b["t"] == "Header":
                     e = next(entries, None)
                     if e is not None:
                         where = f"{describe(e, kinds)} \"{short(e.title)}\""
+                        source = _where(c.source, e.location.line if e.location else None)
                         title = " ".join(pandoc.stringify(b["c"][2]).split())
                         if MATH in title:
                             numbered = not e.number or title.startswith(e.number)  # the number is in the AST
                             with_formulas[e.id] = title if numbered else f"{e.number} {title}"
                     continue
                 for text in pandoc.text_blocks([b]):
-                    blocks.append(Block(text, KINDS.get(b["t"], "text"), where))
+                    blocks.append(Block(text, KINDS.get(b["t"], "text"), where, source))
             notes += pandoc.note_blocks(content)
         return cls(list(pub.outline), kinds, blocks, notes, with_formulas)
 
@@ -140,6 +149,19 @@ def for_comparison(node: Any) -> Any:
             return {"t": "Str", "c": MATH}
         return {k: for_comparison(v) for k, v in node.items()}
     return node
+
+
+def _where(file: Path, line: int | None) -> str:
+    """``file:line`` of the source, as a finding about it starts (and as
+    ``conformance.locate_in_source`` starts the validators' findings)."""
+    from pipeline.errors import shown_path
+
+    return f"{shown_path(file)}:{line}" if line else shown_path(file)
+
+
+def at(source: str, message: str) -> str:
+    """``message`` after the place in the source it is about, if any."""
+    return f"{source}: {message}" if source else message
 
 
 def describe(e: OutlineEntry, kinds: dict[str, str]) -> str:
@@ -198,8 +220,8 @@ def compare_outline(fmt: str, noun: str, exp: Expected, found: list[Entry]) -> l
 
     out: list[Finding] = []
 
-    def add(message: str) -> None:
-        out.append(Finding(fmt, "outline", message))
+    def add(message: str, i: int | None = None) -> None:
+        out.append(Finding(fmt, "outline", at(exp.source(src[i]), message) if i is not None else message))
 
     def name(i: int) -> str:
         return f"\"{short(src[i].title)}\" ({exp.describe(src[i])})"
@@ -211,17 +233,17 @@ def compare_outline(fmt: str, noun: str, exp: Expected, found: list[Entry]) -> l
         return f"after \"{short(found[j - 1].title)}\"" if j > 0 else "first"
 
     for i in sorted(free_e):
-        add(f"{noun} {name(i)} is missing; expected {after_src(i)}")
+        add(f"{noun} {name(i)} is missing; expected {after_src(i)}", i)
     for j in free_f:
         add(f"extra {noun} \"{short(found[j].display)}\" at level {found[j].level}, {after_found(j)}: "
             f"the source has no such heading")
     for i, j in sorted(renamed.items()):
-        add(f"{noun} {name(i)} reads \"{found[j].display}\"; the source has \"{src[i].display}\"")
+        add(f"{noun} {name(i)} reads \"{found[j].display}\"; the source has \"{src[i].display}\"", i)
     for i, j in sorted(moved.items()):
-        add(f"{noun} {name(i)} is out of order: it comes {after_found(j)}; the source has it {after_src(i)}")
+        add(f"{noun} {name(i)} is out of order: it comes {after_found(j)}; the source has it {after_src(i)}", i)
     for i, j in sorted({**pairs, **moved, **renamed}.items()):
         if found[j].level != src[i].level:
-            add(f"{noun} {name(i)} is at level {found[j].level}; the source has it at level {src[i].level}")
+            add(f"{noun} {name(i)} is at level {found[j].level}; the source has it at level {src[i].level}", i)
     return out
 
 
@@ -315,7 +337,8 @@ def compare_contents(fmt: str, exp: Expected, lines: list[ContentsLine],
             continue
         hit = next((n for n in range(k, len(lines)) if _is_entry(texts[n], e, titles[i], n == 0)), None)
         if hit is None:
-            out.append(Finding(fmt, "contents", f"the contents has no entry for \"{short(e.title)}\" ({exp.describe(e)})"))
+            out.append(Finding(fmt, "contents", at(exp.source(e), f"the contents has no entry for \"{short(e.title)}\" "
+                                                                  f"({exp.describe(e)})")))
             continue
         matched[i] = hit
         k = hit + 1
@@ -331,12 +354,14 @@ def compare_contents(fmt: str, exp: Expected, lines: list[ContentsLine],
         if page is None:
             continue  # reported as a heading that is not printed
         if not folio:
-            out.append(Finding(fmt, "contents", f"the contents gives page {line.printed_page} for \"{short(e.title)}\" "
-                                                f"({exp.describe(e)}), but the page that prints it (page {page + 1} "
-                                                f"of the file) shows no page number"))
+            out.append(Finding(fmt, "contents", at(exp.source(e), f"the contents gives page {line.printed_page} for "
+                                                                  f"\"{short(e.title)}\" ({exp.describe(e)}), but the page "
+                                                                  f"that prints it (page {page + 1} of the file) shows no "
+                                                                  f"page number")))
         elif line.printed_page != folio:
-            out.append(Finding(fmt, "contents", f"the contents gives page {line.printed_page} for \"{short(e.title)}\" "
-                                                f"({exp.describe(e)}), but that heading is printed on page {folio}"))
+            out.append(Finding(fmt, "contents", at(exp.source(e), f"the contents gives page {line.printed_page} for "
+                                                                  f"\"{short(e.title)}\" ({exp.describe(e)}), but that "
+                                                                  f"heading is printed on page {folio}")))
     return out
 
 
@@ -375,14 +400,15 @@ def compare_text(fmt: str, exp: Expected, chunks: list[str]) -> list[Finding]:
             message = f"{name} is missing from the text" + _difference(fmt, block.text, texts, chunks, expected_at)
         if missing > 1:
             message += f"; {missing - 1} later text block{'s' if missing > 2 else ''} not found either"
-        out.append(Finding(fmt, "text", message))
+        out.append(Finding(fmt, "text", at(block.source, message)))
     whole = "".join(texts)
     have = Counter(whole)
     for block in rtl:
         lacks = Counter(_key(fmt, block.text)) - have
         if lacks:
-            out.append(Finding(fmt, "text", f"{block.kind} \"{short(shown(block.text), 40)}\" ({block.where}) is missing "
-                                            f"from the text: the {fmt} lacks \"{''.join(sorted(lacks.elements()))}\""))
+            out.append(Finding(fmt, "text", at(block.source, f"{block.kind} \"{short(shown(block.text), 40)}\" "
+                                                             f"({block.where}) is missing from the text: the {fmt} "
+                                                             f"lacks \"{''.join(sorted(lacks.elements()))}\"")))
             break
         have -= Counter(_key(fmt, block.text))
     for note in exp.notes:
@@ -533,8 +559,8 @@ def compare(fmt: str, exp: Expected, ex: Extracted) -> list[Finding]:
         printed: dict[int, tuple[int | None, str]] = {}
         for i, (e, page) in enumerate(zip(exp.outline, pages)):
             if page is None:
-                out.append(Finding(fmt, "outline", f"heading \"{short(e.title)}\" ({exp.describe(e)}) is not printed "
-                                                   f"on any page outside the contents"))
+                out.append(Finding(fmt, "outline", at(exp.source(e), f"heading \"{short(e.title)}\" ({exp.describe(e)}) "
+                                                                     "is not printed on any page outside the contents")))
             printed[i] = (page, ex.pages[page].folio if page is not None else "")
         if ex.info.get("contents_pages"):
             out += compare_contents(fmt, exp, ex.contents, printed)
