@@ -178,6 +178,27 @@ def test_a_bookmark_removed_from_the_pdf(flagship_build, tmp_path):
     ]
 
 
+def test_a_bookmark_that_leads_to_the_wrong_page(fixture_build, tmp_path):
+    """The finding starts with the place of the bookmark's heading in the
+    source, where a writer would look first."""
+    folder = copy_outputs(fixture_build, tmp_path)
+    pdf_path = folder / "sample-report.pdf"
+    with pikepdf.open(pdf_path, allow_overwriting_input=True) as pdf:
+        with pdf.open_outline() as outline:
+            part1 = next(item for item in outline.root if item.title.endswith("How the survey was made"))
+            sampling = part1.children[0]
+            assert sampling.title == "1.1 Sampling"
+            last = len(pdf.pages) - 1
+            moved = pikepdf.OutlineItem(sampling.title, last)
+            moved.children[:] = list(sampling.children)
+            part1.children[0] = moved
+        pdf.save(pdf_path)
+    findings = check(FIXTURE, folder, "pdf").findings()
+    assert len(findings) == 1 and re.fullmatch(
+        re.escape(f'pdf: {at("method.md", 8)}bookmark "1.1 Sampling" leads to page {last + 1} (printed page ')
+        + r'\d+\), which does not print that heading', findings[0]), findings
+
+
 def test_a_contents_page_number_off_by_one(tmp_path):
     """A design whose contents prints each target's page number plus one
     (a counter style whose symbol for n is n+1)."""

@@ -553,7 +553,9 @@ def compare(fmt: str, exp: Expected, ex: Extracted) -> list[Finding]:
         out += compare_contents(fmt, exp, ex.contents)
     if fmt == "pdf":
         drawn = {loose(e.display): exp.printed(e) for e in exp.outline}
-        out = pdf_reader.bookmark_pages(ex, lambda display: drawn.get(loose(display), display)) + out
+        written = {loose(e.display): exp.source(e) for e in exp.outline}
+        out = pdf_reader.bookmark_pages(ex, lambda display: drawn.get(loose(display), display),
+                                        lambda display: written.get(loose(display), "")) + out
         pages = pdf_reader.heading_pages(ex, [exp.printed(e) for e in exp.outline],
                                          _bookmark_pages(exp.outline, ex.outline))
         printed: dict[int, tuple[int | None, str]] = {}

@@ -306,21 +306,25 @@ def _read_bookmarks(doc, out: Extracted) -> None:
                                  target=f"page {index + 1}" if index is not None else "", page=index))
 
 
-def bookmark_pages(out: Extracted, printed=lambda display: display) -> list[Finding]:
+def bookmark_pages(out: Extracted, printed=lambda display: display, source=lambda display: "") -> list[Finding]:
     """Each bookmark leads to a page that prints its heading. ``printed``
     gives the text a page has for a bookmark's heading (the source knows:
-    a formula is drawn, so the page has only the text around it)."""
+    a formula is drawn, so the page has only the text around it);
+    ``source``, the file:line of that heading, which a finding starts with."""
     problems: list[Finding] = []
+
+    def add(e: Entry, message: str) -> None:
+        where = source(e.display)
+        problems.append(Finding("pdf", "outline", f"{where}: {message}" if where else message))
+
     for e in out.outline:
         if e.page is None or not 0 <= e.page < len(out.pages):
-            problems.append(Finding("pdf", "outline", f"bookmark \"{short(e.display)}\" leads to no page"))
+            add(e, f"bookmark \"{short(e.display)}\" leads to no page")
             continue
         if not prints_heading(out.pages[e.page], printed(e.display)):
             page = out.pages[e.page]
             folio = f" (printed page {page.folio})" if page.folio else ""
-            problems.append(Finding("pdf", "outline",
-                                    f"bookmark \"{short(e.display)}\" leads to page {e.page + 1}{folio}, "
-                                    f"which does not print that heading"))
+            add(e, f"bookmark \"{short(e.display)}\" leads to page {e.page + 1}{folio}, which does not print that heading")
     return problems
 
 
