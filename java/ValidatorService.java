@@ -266,13 +266,18 @@ public final class ValidatorService {
             version = props.getProperty("nu.validator.servlet.version", "[unknown version]");
         }
 
+        private nu.validator.validation.SimpleDocumentValidator validator;
+
         public int check(String path, PrintStream out, PrintStream err) throws Exception {
             PrintStream stderr = System.err;
             System.setErr(err);
             try {
-                // --no-langdetect: new SimpleDocumentValidator(true, false, false)
-                nu.validator.validation.SimpleDocumentValidator validator =
-                    new nu.validator.validation.SimpleDocumentValidator(true, false, false);
+                if (validator == null) { // the schema, compiled once
+                    // --no-langdetect: new SimpleDocumentValidator(true, false, false)
+                    validator = new nu.validator.validation.SimpleDocumentValidator(true, false, false);
+                    validator.setAllowCss(false);
+                    validator.setUpMainSchema(SCHEMA, new nu.validator.xml.SystemErrErrorHandler());
+                }
                 nu.validator.source.SourceCode source = validator.getSourceCode();
                 nu.validator.messages.MessageEmitterAdapter handler = new nu.validator.messages.MessageEmitterAdapter(
                     null, source, false, new nu.validator.servlet.imagereview.ImageCollector(source), 0, true,
@@ -282,8 +287,6 @@ public final class ValidatorService {
                 handler.setSkipInfoMessages(false);
                 handler.setHtml(true);
                 handler.start(null);
-                validator.setAllowCss(false);
-                validator.setUpMainSchema(SCHEMA, new nu.validator.xml.SystemErrErrorHandler());
                 validator.setUpValidatorAndParsers(handler, false, false);
                 File file = new File(path);
                 if (file.exists()) {
