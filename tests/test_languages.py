@@ -38,8 +38,9 @@ def test_a_russian_publication_has_its_furniture_in_russian(ru_build):
 
 def test_the_words_the_build_writes_into_the_text_are_russian_too(ru_build):
     """The names a screen reader hears for a table's and a code block's
-    scrolling box, the chart's description and a remote image's link text
-    come from the words table as well, not from English in the code."""
+    scrolling box, the chart's description, a remote image's link text and
+    the EPUB's accessibility summary come from the words table as well, not
+    from English in the code or a template."""
     from lxml import html
 
     page = html.fromstring(ru_build.files["html"].read_bytes())
@@ -48,6 +49,12 @@ def test_the_words_the_build_writes_into_the_text_are_russian_too(ru_build):
         "изображение на сайте example.org"]
     alts = page.xpath("//main//img/@alt")
     assert len(alts) == 1 and alts[0].startswith("Столбчатая диаграмма, шкала до 100 %: 70% команд знакомы")
+    # and so does the EPUB's accessibility summary, which reading systems read out
+    import zipfile
+
+    with zipfile.ZipFile(ru_build.files["epub"]) as z:
+        opf = z.read("EPUB/package.opf").decode("utf-8")
+    assert '<meta property="schema:accessibilitySummary">Текст полон и идёт в порядке чтения;' in opf
 
 
 @pytest.mark.parametrize("language, contents", [("el", "Περιεχόμενα"), ("uk", "Зміст"), ("de", "Inhalt"),
