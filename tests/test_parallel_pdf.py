@@ -12,6 +12,7 @@ pipeline's readers, except for the build's own check, which must pass.
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 
@@ -181,3 +182,19 @@ def test_which_pdfs_are_laid_out_in_parallel(builds):
     assert not parallel.applies(pub, "pdf/ua-1", (), 1)
     assert not parallel.applies(pub, "pdf/a-3u", (), 2)
     assert not parallel.applies(pub, "pdf/ua-1", [("source.md", b"x")], 2)
+
+
+def test_folios_past_the_guessed_length_are_stamped_too(builds, tmp_path, monkeypatch):
+    """The folio stamps are laid out beside the pieces up to a guess at the
+    main matter's length; a book longer than the guess gets the rest with
+    the front matter, the same folios on the same pages."""
+    from pipeline.check import pdf as reader
+    from pipeline.render import parallel
+
+    one = builds[0]
+    monkeypatch.setattr(parallel, "TEXT_PER_PAGE", 10 ** 9)  # a guess of a few pages
+    short = build(one.publication.root, tmp_path / "short", formats=("pdf",), check=False, jobs=2)
+    a, b = reader.read(_pdf(one)), reader.read(_pdf(short))
+    guessed = [int(m.group(1)) for e in short.events if (m := re.fullmatch(r"pdf stamps \d+-(\d+)", e.step))]
+    assert guessed and max(guessed) < max(int(p.folio) for p in a.pages if p.folio.isdigit())
+    assert [(p.folio, normalise(p.text)) for p in a.pages] == [(p.folio, normalise(p.text)) for p in b.pages]

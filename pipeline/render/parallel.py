@@ -6,26 +6,33 @@ pages does not depend on what comes before it, only its page numbers do.
 ``render`` therefore:
 
 1. cuts the main matter into pieces, each a run of whole parts (with the
-   back chapters after them; the last one with the colophon), a few more
-   pieces than workers so that the pool, fed longest first, ends evenly;
+   back chapters after them; the last one with the colophon), twice as many
+   pieces as workers, so that the pool, fed longest first, ends evenly;
 2. lays each piece out in a worker process (forked, one per core) with its
    folios left out, and takes back its PDF, its page count, which of its
-   pages are blank and the page each anchor (id) lands on;
-3. then, knowing every piece's length, lays out in the same pool the front
-   matter (cover, front chapters, contents: its page numbers written in from
-   the anchors, since ``target-counter`` cannot see into another piece) and,
-   for each main piece, a *stamp*: a document of as many empty pages whose
-   margin boxes print the folios from the piece's first number on;
+   pages are blank and the page each anchor (id) lands on; after the pieces,
+   the same workers lay out the folio *stamps*: documents of empty pages
+   whose margin boxes print only the folio (page.css's), pages 1 to a
+   generous guess at the main matter's length, in chunks;
+3. then, knowing every piece's length, lays out the front matter (cover,
+   front chapters, contents: its page numbers written in from the anchors,
+   since ``target-counter`` cannot see into another piece; its roman folios
+   its own) while another worker lays out any folios past the guess and
+   cuts the stamps into one PDF per piece (a blank page's stamp empty);
 4. assembles one PDF (pipeline.render.assemble): one structure tree, the
    outline, links across pieces (written ``pipeline-anchor:NAME`` in the
    piece that points out of itself), page labels roman then arabic.
 
-Why stamps, not a second layout with the right first page number: an empty
-page costs WeasyPrint about a hundredth of what a page of text does (the
-stamps of the 300-page book lay out in about 1 s, shared by the pool, where
-a second layout of the pieces would cost their whole time again), and the
-folio is the only thing on a page that depends on its number: running heads
-(``string-set``) come from the piece's own text and stay in its layout.
+Why stamps, not a second layout of the pieces with their first page
+numbers: the folio is the only thing on a page that depends on its number
+(running heads come from the piece's own text, ``string-set``, and stay in
+its layout), and the stamp of folio N is the same wherever page N falls,
+because every piece starts on a right-hand page (an odd N). So the stamps
+need not wait for the pieces: they fill the pool's idle tail in the first
+round. An empty page costs WeasyPrint about 5 ms (300 stamps: 1.4-2 s of CPU
+on this machine) where a second layout of the pieces would cost their whole
+time (25 s) again; one stamp document per piece after the pieces (tried
+first) cost 0.4 s each, mostly the stylesheets, on the critical path.
 
 A blank verso (a part that must start on the right after a piece that ended
 on the right) is an empty page of the piece before it: no text, no folio.
@@ -62,7 +69,13 @@ from pipeline.render.common import Body, Design
 
 #: Pieces per worker: more pieces balance the pool better, fewer cost less
 #: (each piece parses the stylesheets and embeds its own font subsets).
-PIECES_PER_JOB = 3
+PIECES_PER_JOB = 2
+
+#: Folio stamps laid out per task (even: each chunk starts on a right-hand
+#: page), and the characters of text a page of the main matter holds at
+#: most, about (the 300-page generated book: 2300).
+STAMP_CHUNK = 120
+TEXT_PER_PAGE = 2000
 
 #: (piece, seconds, pid) of the last ``render`` in this process, in the
 #: order the pieces were laid out: the build records them as its events.
@@ -125,7 +138,9 @@ def plan(chapters: list[tuple], jobs: int) -> list[_Plan]:
     for i, group in enumerate(groups):
         size = sum(len(f) for _, f in group)
         # a new piece when this one has its share, as long as there are groups left for the rest
-        if not pieces or (done >= total * len(pieces) / count and len(pieces) < count):
+        # (and no fewer pieces than ``count``: a group each when only as many are left)
+        if not pieces or len(pieces) < count and (done >= total * len(pieces) / count
+                                                  or len(groups) - i <= count - len(pieces)):
             pieces.append(_Plan(len(pieces)))
         pieces[-1].chapters.extend(group)
         done += size
@@ -206,6 +221,7 @@ class _Laid:
     seconds: tuple[float, float]
     pid: int
     cpu: float = 0.0  # the process's CPU seconds for it
+    split: list[bytes] = field(default_factory=list)  # the stamps: one PDF per main piece
 
 
 def _lay_out(pub, page: str, design, variant) -> _Laid:
@@ -237,24 +253,34 @@ def render(pub: Publication, body: Body, design: Design, variant: str | None = "
     pieces = plan(chapters, jobs)
     del last_pieces[:]
 
+    def stamp_chunk(first: int, count: int) -> _Laid:
+        return _lay_out(pub, _stamp_html(pub, css, first, [False] * count), design, variant)
+
     def main_piece(p: _Plan) -> _Laid:
         page = pdf.html_for_pdf(pub, body, design, variant, chapters=p.chapters, css=css + _main_css(pub, p),
                                 piece="main", colophon=p.colophon)
-        return _lay_out(pub, _outward_links(page), design, variant)
+        laid = _lay_out(pub, _outward_links(page), design, variant)
+        if len(laid.blank) % 2 and not p.colophon:  # the next piece starts on a right-hand page: a blank verso
+            laid.pdf = _with_blank_page(laid.pdf)
+            laid.blank.append(True)
+        return laid
 
+    # the folios' stamps do not depend on the pieces: page N's is the same wherever it falls (every piece
+    # starts on a right-hand page, an odd N), so they are laid out beside the pieces, last, in chunks up to
+    # a generous guess at the main matter's length; what the guess missed is laid out with the front matter
+    guess = _pages_guess(pieces)
+    chunks = [(first, min(STAMP_CHUNK, guess - first + 1)) for first in range(1, guess + 1, STAMP_CHUNK)]
     order = sorted(range(len(pieces)), key=lambda i: (-pieces[i].weight, i))  # longest first
-    laid = _pool([lambda p=pieces[i]: main_piece(p) for i in order], jobs)
+    laid = _pool([lambda p=pieces[i]: main_piece(p) for i in order]
+                 + [lambda c=c: stamp_chunk(*c) for c in chunks], jobs)
     main: list[_Laid] = [None] * len(pieces)
     for i, result in zip(order, laid):
         main[i] = result
-    problems = [m for r in main for m in r.problems]
+    stamp_chunks = laid[len(pieces):]
+    problems = [m for r in main for m in r.problems] + [m for r in stamp_chunks for m in r.problems]
 
-    # where each main piece starts (arabic, from 1), with a blank verso after one that ends on a right page
-    blank_after = [len(r.blank) % 2 == 1 and i < len(main) - 1 for i, r in enumerate(main)]
-    firsts, folio = [], 1
-    for r, extra in zip(main, blank_after):
-        firsts.append(folio)
-        folio += len(r.blank) + extra
+    # where each main piece starts: arabic folios from 1
+    firsts = [1 + sum(len(r.blank) for r in main[:i]) for i in range(len(main))]
     pages_of: dict[str, int] = {}
     for r, first in zip(main, firsts):
         for name, i in r.anchors.items():
@@ -264,29 +290,71 @@ def render(pub: Publication, body: Body, design: Design, variant: str | None = "
         page = pdf.html_for_pdf(pub, body, design, variant, chapters=[(c, f) for c, f in chapters
                                                                        if c.kind == "front"],
                                 css=css + _FRONT_CSS, piece="front")
-        return _lay_out(pub, _outward_links(page, pages_of), design, variant)
+        laid = _lay_out(pub, _outward_links(page, pages_of), design, variant)
+        if len(laid.blank) % 2:  # part 1 starts on a right-hand page
+            laid.pdf = _with_blank_page(laid.pdf)
+            laid.blank.append(True)
+        return laid
 
-    def stamp(i: int) -> _Laid:
-        return _lay_out(pub, _stamp_html(pub, css, firsts[i], main[i].blank + [True] * blank_after[i]), design,
-                        variant)
+    def stamps() -> _Laid:
+        t0, c0 = time.monotonic(), time.process_time()
+        total = sum(len(r.blank) for r in main)
+        more = [stamp_chunk(guess + 1, total - guess)] if total > guess else []
+        split = _split([c.pdf for c in stamp_chunks + more], [r.blank for r in main])
+        return _Laid(b"", [], {}, [m for c in more for m in c.problems], (t0, time.monotonic()), os.getpid(),
+                     time.process_time() - c0, split)
 
-    second = _pool([front_piece] + [lambda i=i: stamp(i) for i in range(len(main))], jobs)
-    front, stamps = second[0], second[1:]
-    problems += front.problems + [m for s in stamps for m in s.problems]
+    front, stamped = _pool([front_piece, stamps], jobs)
+    problems += front.problems + stamped.problems
     pdf.raise_problems(problems, pub, body)
 
-    for name, r in [("front", front)] + [(f"main {i + 1}", r) for i, r in enumerate(main)] \
-            + [(f"stamps {i + 1}", s) for i, s in enumerate(stamps)]:
+    for name, r in [(f"main {i + 1}", r) for i, r in enumerate(main)] \
+            + [(f"stamps {c[0]}-{c[0] + c[1] - 1}", r) for c, r in zip(chunks, stamp_chunks)] \
+            + [("front", front), ("stamps", stamped)]:
         last_pieces.append((name, *r.seconds, r.pid))
 
-    front_pdf = front.pdf
-    front_pages = len(front.blank)
-    if front_pages % 2:
-        front_pdf, front_pages = _with_blank_page(front_pdf), front_pages + 1
-    parts = [Piece(front_pdf, None)]
-    for r, s, extra in zip(main, stamps, blank_after):
-        parts.append(Piece(_with_blank_page(r.pdf) if extra else r.pdf, s.pdf))
-    return assemble(parts, page_labels=[(0, "r", 1), (front_pages, "D", 1)], identifier=pdf.identifier(pub))
+    parts = [Piece(front.pdf, None)] + [Piece(r.pdf, s) for r, s in zip(main, stamped.split)]
+    return assemble(parts, page_labels=[(0, "r", 1), (len(front.blank), "D", 1)], identifier=pdf.identifier(pub))
+
+
+def _split(stamps: list[bytes], blanks: list[list[bool]]) -> list[bytes]:
+    """The stamp pages (``stamps``: PDFs of consecutive folios from 1) as
+    one PDF for each main piece, of as many pages as ``blanks`` has for it;
+    a blank page of the piece gets an empty one."""
+    import pikepdf
+
+    sources = [pikepdf.open(io.BytesIO(data)) for data in stamps]
+    try:
+        pages = [page for source in sources for page in source.pages]
+        out, n = [], 0
+        for blank in blanks:
+            piece = pikepdf.new()
+            for is_blank in blank:
+                page = pages[n]
+                n += 1
+                if is_blank:
+                    piece.add_blank_page(page_size=(float(page.mediabox[2]), float(page.mediabox[3])))
+                else:
+                    piece.pages.append(page)
+            buffer = io.BytesIO()
+            piece.save(buffer, deterministic_id=True)
+            out.append(buffer.getvalue())
+        return out
+    finally:
+        for source in sources:
+            source.close()
+
+
+def _pages_guess(pieces: list[_Plan]) -> int:
+    """A generous guess at the main matter's page count (even): its text
+    at ``TEXT_PER_PAGE`` characters a page, and a page more a part."""
+    text = sum(len(_TAG.sub("", fragment)) for p in pieces for _, fragment in p.chapters)
+    parts = sum(c.kind == "part" for p in pieces for c, _ in p.chapters)
+    guess = text // TEXT_PER_PAGE + parts + 2
+    return guess + guess % 2
+
+
+_TAG = re.compile(r"<[^>]*>")
 
 
 def _with_blank_page(data: bytes) -> bytes:
