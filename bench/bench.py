@@ -48,7 +48,12 @@ from pathlib import Path
 
 import yaml
 
-from pipeline.progress import pdf_pages
+from pipeline import formats as _formats
+
+
+def pdf_pages(path):
+    return _formats.get("pdf").pages(path)
+
 
 ROOT = Path(__file__).resolve().parents[1]
 PY = sys.executable
@@ -620,7 +625,7 @@ def profile(pages: int, work: Path) -> str:
     from pyinstrument import Profiler
 
     from pipeline import source
-    from pipeline.build import RENDERERS
+    from pipeline import formats
     from pipeline.render.common import Design, body_html
 
     src = work / f"synthetic-{pages}"
@@ -630,7 +635,7 @@ def profile(pages: int, work: Path) -> str:
     profiler.start()
     pub = source.load(src)
     body = body_html(pub, design)
-    outputs = {fmt: render(pub, body, design) for fmt, render in RENDERERS.items()}
+    outputs = {fmt: render(pub, body, design) for fmt, render in ((f.name, f.render) for f in formats.REGISTRY.values())}
     staging = work / "profile-out"
     staging.mkdir(exist_ok=True)
     for fmt, data in outputs.items():

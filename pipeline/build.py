@@ -20,16 +20,13 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pipeline import formats as registry
 from pipeline import outputs, schedule, source
 from pipeline.errors import DISK_FULL_ERRNOS, BuildError, DiskFull, mount_point, shown_path
 from pipeline.interrupts import uninterrupted
 from pipeline.lock import output_lock
 from pipeline.model import Publication
-from pipeline.render import epub, html, pdf
 from pipeline.render.common import Design
-
-FORMATS = ("pdf", "epub", "html")
-RENDERERS = {"pdf": pdf.render, "epub": epub.render, "html": html.render}
 
 
 @dataclass
@@ -43,7 +40,7 @@ class BuildResult:
 
 
 def output_name(slug: str, fmt: str) -> str:
-    return f"{slug}.{fmt}"
+    return registry.get(fmt).output_name(slug)
 
 
 def _tell(progress, step: str, timings: dict | None = None) -> None:
@@ -53,7 +50,7 @@ def _tell(progress, step: str, timings: dict | None = None) -> None:
         progress(step, None if timings is None else timings[step])
 
 
-def build(source_dir: Path | str, out: Path | str = "dist", formats=FORMATS, design: Design | None = None,
+def build(source_dir: Path | str, out: Path | str = "dist", formats=None, design: Design | None = None,
           check: bool = True, progress=None, render_options: dict[str, dict] | None = None,
           keep_failed: bool = True, warn=None, jobs: int | None = None) -> BuildResult:
     """``progress``, if given, is called as ``progress(step, None)`` when a
@@ -63,15 +60,20 @@ def build(source_dir: Path | str, out: Path | str = "dist", formats=FORMATS, des
     ``keep_failed`` is false) beside the previous good ones. ``warn``, if
     given, is called with the source's warnings (pipeline.errors.Problem) as
     soon as it has been read, before anything is rendered; they are also in
-    ``result.publication.warnings``. ``jobs``, if given, is how many
-    processes lay the PDF out (pipeline.render.parallel; 1: one, as
-    before)."""
+    ``result.publication.warnings``. ``formats`` are names of the registry
+    (``pipeline.formats``); None builds those the publication.yaml lists
+    under ``formats:``, else the registry's default ones. ``jobs``, if
+    given, is how many processes lay out each format that can be laid out
+    in parallel (``Format.parallel``: the PDF, pipeline.render.parallel;
+    1: one, as before)."""
     design = design or Design()
     if jobs is not None:
         render_options = dict(render_options or {})
-        render_options["pdf"] = {**render_options.get("pdf", {}), "jobs": jobs}
+        for f in registry.REGISTRY.values():
+            if f.parallel:
+                render_options[f.name] = {**render_options.get(f.name, {}), "jobs": jobs}
     timings: dict[str, float] = {}
-    schedule.warm_up(formats, check)  # imports for later steps, while the source is read
+    schedule.warm_up(registry.default() if formats is None else formats, check)  # imports for later steps, while the source is read
     _tell(progress, "load")
     t = time.perf_counter()
     read_at = time.time_ns()
@@ -80,6 +82,11 @@ def build(source_dir: Path | str, out: Path | str = "dist", formats=FORMATS, des
     _tell(progress, "load", timings)
     if warn is not None and pub.warnings:
         warn(pub.warnings)
+    formats = registry.ordered(pub.formats or registry.default()) if formats is None else tuple(formats)
+    bad = registry.unknown(formats)
+    if bad:
+        raise BuildError(f"unknown format {', '.join(map(repr, bad))}\n"
+                         f"  hint: the formats are {', '.join(registry.names())}")
 
     out = Path(out)
     why = outputs.reserved(pub.slug)
@@ -121,7 +128,7 @@ def _render_check_swap(pub: Publication, out: Path, design: Design, formats, che
             if not report.ok:
                 from pipeline.errors import CheckFailed
 
-                previous = any((final / output_name(pub.slug, fmt)).is_file() for fmt in FORMATS)
+                previous = any((final / output_name(pub.slug, fmt)).is_file() for fmt in registry.names())
                 kept = _keep_failed(staging, final, pub.slug) if keep_failed else None
                 raise CheckFailed(report.findings(), kept=kept, previous=previous)
         _keep_other_formats(pub.slug, final, staging, formats)
@@ -163,7 +170,7 @@ def _keep_other_formats(slug: str, final: Path, staging: Path, formats) -> None:
     """A build of some formats (``--formats html``, as ``watch`` may run)
     keeps the previous build's files of the others: they are linked into
     the staging folder, so the swap replaces only what was built."""
-    for fmt in FORMATS:
+    for fmt in registry.names():
         previous = final / output_name(slug, fmt)
         if fmt not in formats and previous.is_file():
             try:

@@ -16,13 +16,33 @@ EXIT_OK, EXIT_CHECK_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
 
 def _formats(text: str) -> tuple[str, ...]:
-    from pipeline.build import FORMATS
+    from pipeline import formats
 
     names = tuple(dict.fromkeys(s.strip() for s in text.split(",") if s.strip()))
-    bad = [n for n in names if n not in FORMATS]
+    bad = formats.unknown(names)
     if bad or not names:
-        raise argparse.ArgumentTypeError(f"unknown format {', '.join(bad) or '(none)'}; choose from {','.join(FORMATS)}")
+        raise argparse.ArgumentTypeError(f"unknown format {', '.join(bad) or '(none)'}; "
+                                         f"choose from {','.join(formats.names())}")
     return names
+
+
+def _formats_help(verb: str) -> str:
+    from pipeline import formats
+
+    return (f"comma-separated formats to {verb}, of {','.join(formats.names())} (default: those publication.yaml "
+            f"lists under 'formats:', else {','.join(formats.default())})")
+
+
+def _parallel_labels() -> str:
+    from pipeline import formats
+
+    return " and ".join(f.label for f in formats.REGISTRY.values() if f.parallel) or "formats"
+
+
+def _validators() -> str:
+    from pipeline import formats
+
+    return ", ".join(f"{f.label}: {f.validator}" for f in formats.REGISTRY.values() if f.validator) or "none"
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -38,8 +58,7 @@ def _out(p: argparse.ArgumentParser) -> None:
 
 
 def _formats_option(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--formats", type=_formats, default=("pdf", "epub", "html"), metavar="LIST",
-                   help="comma-separated formats to build: pdf,epub,html (default: all three)")
+    p.add_argument("--formats", type=_formats, default=None, metavar="LIST", help=_formats_help("build"))
 
 
 def _reporter(args):
@@ -75,7 +94,7 @@ def parser() -> argparse.ArgumentParser:
     _formats_option(b)
     b.add_argument("--no-check", action="store_true", help="skip reading the outputs back (faster, unsafe)")
     b.add_argument("--jobs", "-j", type=_positive, default=None, metavar="N",
-                   help="lay the PDF out in N processes (default: 1; 1 is one WeasyPrint document)")
+                   help=f"lay the {_parallel_labels()} out in N processes (default: 1; 1 is one WeasyPrint document)")
     _common(b)
     b.set_defaults(func=cmd_build)
     _check_command(sub)
@@ -99,11 +118,11 @@ def _check_command(sub) -> None:
     c = sub.add_parser("check", help="check built outputs against their source, without rebuilding",
                        formatter_class=argparse.RawDescriptionHelpFormatter,
                        description=textwrap.fill(
-                           "Read <slug>.pdf, <slug>.epub and <slug>.html back and hold each against the source: the "
+                           "Read each format's file (<slug>.<format>) back and hold it against the source: the "
                            "outline entry by entry (bookmarks, EPUB navigation, HTML headings), the printed contents "
-                           "and its page numbers, every paragraph and footnote of the text; then EPUBCheck (no error, "
-                           "no warning), the Nu Html Checker (no error) and the PDF's metadata, fonts and bookmarks. "
-                           "Writes the machine-readable report to <dist>/check.json.", 79),
+                           "and its page numbers, every paragraph and footnote of the text; then each format's "
+                           f"validator ({_validators()}) and its own conformance checks (the PDF's metadata, fonts "
+                           "and bookmarks). Writes the machine-readable report to <dist>/check.json.", 79),
                        epilog=textwrap.dedent("""\
                            example:
                              python -m pipeline check sources/poverty-alleviation-cooperation
@@ -114,9 +133,8 @@ def _check_command(sub) -> None:
     c.add_argument("source", type=Path, metavar="SOURCE_DIR", help="publication folder (holds publication.yaml)")
     _out(c)
     c.add_argument("--dist", type=Path, metavar="DIR",
-                   help="the folder that holds <slug>.pdf, <slug>.epub and <slug>.html (default: <out>/<slug>/)")
-    c.add_argument("--formats", type=_formats, default=("pdf", "epub", "html"), metavar="LIST",
-                   help="comma-separated formats to check: pdf,epub,html (default: all three)")
+                   help="the folder that holds the outputs, <slug>.<format> (default: <out>/<slug>/)")
+    c.add_argument("--formats", type=_formats, default=None, metavar="LIST", help=_formats_help("check"))
     c.add_argument("--quiet", "-q", action="store_true", help="print findings only")
     c.add_argument("--verbose", "-v", action="store_true", help="also print what each reader found and the timings")
     c.add_argument("--debug", action="store_true", help="show Python tracebacks")
@@ -126,11 +144,12 @@ def _check_command(sub) -> None:
 def cmd_check(args) -> int:
     import contextlib
 
-    from pipeline import source
+    from pipeline import formats, source
     from pipeline.check import check_outputs, output_file
     from pipeline.lock import output_lock
 
     pub = source.load(args.source)
+    args.formats = args.formats or formats.ordered(pub.formats or formats.default())
     folder = args.dist if args.dist is not None else args.out / pub.slug
     missing = [output_file(folder, pub.slug, fmt) for fmt in args.formats
                if not output_file(folder, pub.slug, fmt).is_file()]

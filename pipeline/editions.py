@@ -4,9 +4,9 @@
 checks it from that snapshot, and files the result as
 ``<archive>/<slug>/<version>/``::
 
-    <slug>-<version>.pdf          PDF/A-3u, the source files attached
-    <slug>-<version>.epub
-    <slug>-<version>.html
+    <slug>-<version>.<format>     one per format built (pipeline.formats), each
+                                  rendered for the archive (Format.archive_options:
+                                  the PDF as PDF/A-3u with the source files attached)
     <slug>-<version>-source.tar.gz  the folder that was built, as it was
     check.json                    the check's report on these very files
     manifest.json                 what is here, with SHA-256 and size
@@ -22,7 +22,7 @@ compares the archived sources of two editions (outline and text);
 ``catalogue`` writes ``<archive>/index.html``.
 
 Builds are byte-identical for the same source and toolchain, so the
-checksums of the PDF, EPUB, HTML and source are the edition's identity.
+checksums of the formats' files and the source are the edition's identity.
 Two files describe the release run instead, and are left out when a
 re-release is compared with the archive: ``manifest.json`` (release time,
 git commit, tool versions) and ``check.json`` (the check's findings, with
@@ -53,21 +53,33 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipeline import __version__, lock
+from pipeline import __version__, formats, lock
 from pipeline.errors import DISK_FULL_ERRNOS, BuildError, DiskFull, SourceError, mount_point
 
 DEFAULT_ARCHIVE = Path("dist") / "editions"
 MANIFEST = "manifest.json"
 CATALOGUE = "index.html"
 MANIFEST_FORMAT = 1
-#: The archived PDF: PDF/A-3 (archival, may carry attachments), level U
-#: (every glyph maps to Unicode, so the text can be searched and copied).
-PDF_VARIANT = "pdf/a-3u"
 _TEMP_PREFIX = ".release-"
-ROLES = ("pdf", "epub", "html", "source", "check")
+#: What a file of an edition is besides a format's file (whose role is the
+#: format's name, pipeline.formats).
+OTHER_ROLES = ("source", "check")
 #: Files that describe a release run, not the edition: not compared when
 #: the same version is released again.
 RUN_ROLES = ("check",)
+
+
+def roles_in_order() -> list[str]:
+    """The roles of an edition's files in the order they are listed: the
+    formats in the registry's order, then the others."""
+    return [*formats.names(), *OTHER_ROLES]
+
+
+def _role(role) -> bool:
+    """A role a manifest may give a file: a format's name (one registered
+    now, or, for an edition released with a format since removed, a name
+    like one) or one of the other roles."""
+    return isinstance(role, str) and (role in OTHER_ROLES or re.fullmatch(r"[a-z][a-z0-9_]*", role) is not None)
 
 
 class EditionExists(BuildError):
@@ -79,7 +91,7 @@ class ArchivedFile:
     name: str
     sha256: str
     size: int
-    role: str  # pdf | epub | html | source | check
+    role: str  # a format's name | source | check
 
     def as_json(self) -> dict:
         return {"name": self.name, "role": self.role, "sha256": self.sha256, "size": self.size}
@@ -104,7 +116,8 @@ class Edition:
     def files(self) -> list[ArchivedFile]:
         """The edition's files, the publication's formats first."""
         files = [ArchivedFile(f["name"], f["sha256"], f["size"], f["role"]) for f in self.manifest["files"]]
-        return sorted(files, key=lambda f: (ROLES.index(f.role) if f.role in ROLES else len(ROLES), f.name))
+        roles = roles_in_order()
+        return sorted(files, key=lambda f: (roles.index(f.role) if f.role in roles else len(roles), f.name))
 
     def file(self, role: str) -> ArchivedFile | None:
         return next((f for f in self.files if f.role == role), None)
@@ -323,11 +336,12 @@ def _release_in(work, source_dir, archive, pub0, referenced, design, now, notes,
     # replaced: the check it passed when it was released stands
     archived = final.exists() or final.is_symlink()
 
-    # 2. build and check, the PDF as PDF/A with the source attached
+    # 2. build and check, each format rendered for the archive (the PDF as
+    # PDF/A with the source attached)
     attachments = [(name, path.read_bytes()) for name, path in files]
     with _problems_named_in(snapshot, source_dir):
         result = build(snapshot, work / "build", design=design, check=not archived, keep_failed=False,
-                       render_options={"pdf": {"variant": PDF_VARIANT, "attachments": attachments}})
+                       render_options={name: f.archive_options(attachments) for name, f in formats.REGISTRY.items()})
     del attachments
 
     # 3. assemble the edition
@@ -357,7 +371,7 @@ def _release_in(work, source_dir, archive, pub0, referenced, design, now, notes,
         "identifier": pub.meta.identifier,
         "edition_date": pub.meta.edition.date.isoformat(),
         "released": released.replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "pdf_variant": PDF_VARIANT,
+        **{k: v for fmt in result.files for k, v in formats.get(fmt).archive_facts().items()},
         "files": [e.as_json() for e in sorted(entries, key=lambda e: e.name)],
         "source": {
             "archive": archived_name(slug, version, "source"),
@@ -715,7 +729,7 @@ def manifest_problems(manifest) -> list[str]:
         for i, f in enumerate(files):
             if not (isinstance(f, dict) and isinstance(f.get("name"), str) and _plain_name(f["name"])
                     and isinstance(f.get("sha256"), str) and re.fullmatch(r"[0-9a-f]{64}", f["sha256"])
-                    and type(f.get("size")) is int and f["size"] >= 0 and f.get("role") in ROLES):
+                    and type(f.get("size")) is int and f["size"] >= 0 and _role(f.get("role"))):
                 out.append(f"files[{i}] is not a file entry (name, role, sha256, size)")
     src = manifest.get("source")
     if not (isinstance(src, dict) and isinstance(src.get("digest"), str) and isinstance(src.get("files"), list)

@@ -130,6 +130,7 @@ class Publication:
     names: dict[str, Path] = field(default_factory=dict)  # name in the folder -> file (source.source_files)
     limits: dict[str, float] = field(default_factory=dict)  # source.LIMITS, as publication.yaml raises them
     warnings: list[Any] = field(default_factory=list)  # pipeline.errors.Problem: what the build changed, and why
+    formats: tuple[str, ...] = ()  # publication.yaml's formats: (names of pipeline.formats); () = the default ones
 
     def blocks(self) -> list[Any]:
         return [b for c in self.chapters for b in c.blocks]

@@ -2,8 +2,8 @@
 
 A build swaps ``<out>/<slug>/`` as a whole, so before it does it must be
 sure the folder there is one of its own outputs. It is when it holds
-nothing but the names a build or ``pipeline preview`` writes (the three
-formats, ``check.json``, ``preview/`` with its pictures, and ``.failed/``,
+nothing but the names a build or ``pipeline preview`` writes (a file per
+registered format, ``pipeline.formats``, ``check.json``, ``preview/`` with its pictures, and ``.failed/``,
 where a build whose check failed leaves its outputs for inspection): the
 list of a build's files is the manifest. Anything else there (the editions archive,
 someone's notes, a link to a web root) is refused with a message and left
@@ -25,7 +25,6 @@ RESERVED = {
     "editions": "dist/editions/ is the editions archive",
     "site": "dist/site/ is kept for the published site",
 }
-FORMATS = ("pdf", "epub", "html")
 #: The folder inside ``<out>/<slug>/`` that holds the outputs of the last
 #: build whose check failed, beside the last good ones; the next failed
 #: build replaces it, the next good build removes it (with the folder).
@@ -42,7 +41,9 @@ def reserved(slug: str) -> str | None:
 
 
 def own_names(slug: str) -> set[str]:
-    return {f"{slug}.{fmt}" for fmt in FORMATS} | {"check.json"}
+    from pipeline import formats
+
+    return {f.output_name(slug) for f in formats.REGISTRY.values()} | {"check.json"}
 
 
 def foreign(folder: Path, slug: str) -> list[str]:

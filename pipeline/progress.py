@@ -11,7 +11,8 @@ format, ``check``). A ``Reporter`` turns those calls into output:
 * with ``--quiet``: nothing (errors still go to stderr from the CLI).
 
 After the build, ``summary()`` lists the files written with their sizes,
-the PDF's page count and the check's result.
+the page count of those that have pages (``Format.pages``) and the check's
+result.
 """
 
 from __future__ import annotations
@@ -26,15 +27,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator, TextIO
 
-#: What each build step is called on screen.
+#: What each build step other than a format is called on screen; a format
+#: step is called by its ``Format.label`` (``step_label``).
 STEP_LABELS = {
     "load": "read the source",
     "body": "write the body",
-    "pdf": "PDF",
-    "epub": "EPUB",
-    "html": "HTML",
     "check": "check the outputs",
 }
+
+
+def step_label(step: str) -> str:
+    from pipeline import formats
+
+    fmt = formats.REGISTRY.get(step)
+    return fmt.label if fmt is not None else STEP_LABELS.get(step, step)
 
 OnStep = Callable[[str, "float | None"], None]
 
@@ -58,7 +64,7 @@ class OutputFile:
     format: str
     path: Path
     size: int
-    pages: int | None = None  # PDF only
+    pages: int | None = None  # for a format that has pages (Format.pages)
 
 
 @dataclass(frozen=True)
@@ -74,28 +80,23 @@ class Summary:
     def kept_note(self) -> str:
         if not self.kept:
             return ""
-        return f"{' and '.join(f.upper() for f in self.kept)} unchanged: the last build's validator verdict kept"
+        from pipeline import formats
+
+        labels = [formats.REGISTRY[f].label if f in formats.REGISTRY else f.upper() for f in self.kept]
+        return f"{' and '.join(labels)} unchanged: the last build's validator verdict kept"
 
     @property
     def total_size(self) -> int:
         return sum(f.size for f in self.files)
 
 
-def pdf_pages(path: Path) -> int:
-    import pypdfium2
-
-    pdf = pypdfium2.PdfDocument(str(path))
-    try:
-        return len(pdf)
-    finally:
-        pdf.close()
-
-
 def summarise(result, seconds: float) -> Summary:
     """What a ``BuildResult`` amounts to, read back from the files written."""
+    from pipeline import formats
+
     files = []
     for fmt, path in result.files.items():
-        pages = pdf_pages(path) if fmt == "pdf" else None
+        pages = formats.get(fmt).pages(path)
         files.append(OutputFile(fmt, path, path.stat().st_size, pages))
     if result.check is None:
         check = "not run (--no-check)"
@@ -165,7 +166,7 @@ class PlainReporter(Reporter):
     def building(self, slug):
         def on_step(step, seconds):
             if seconds is not None:
-                self.line(f"{slug}: {STEP_LABELS.get(step, step)} ({seconds:.2f}s)")
+                self.line(f"{slug}: {step_label(step)} ({seconds:.2f}s)")
 
         self.line(f"{slug}: building")
         try:
@@ -210,7 +211,7 @@ class RichReporter(Reporter):
         lock = threading.Lock()
 
         def on_step(step, seconds):
-            label = f"[bold]{slug}[/] · {STEP_LABELS.get(step, step)}"
+            label = f"[bold]{slug}[/] · {step_label(step)}"
             with lock:
                 if seconds is None:
                     tasks[step] = progress.add_task(label, total=1, seconds=None)

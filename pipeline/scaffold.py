@@ -132,6 +132,12 @@ def files(language: str = "en") -> dict[str, str | bytes]:
     return out
 
 
+def _default_formats() -> list[str]:
+    from pipeline import formats
+
+    return list(formats.default())
+
+
 def render(slug: str, sources: str = "sources", today: dt.date | None = None,
            language: str = "en") -> dict[str, bytes]:
     """Every file of a new publication, by relative path."""
@@ -141,7 +147,8 @@ def render(slug: str, sources: str = "sources", today: dt.date | None = None,
                              comment_start_string="{##", comment_end_string="##}")
     context = dict(slug=slug, title=title_of(slug), sources=sources.rstrip("/"), date=today.isoformat(),
                    year=today.year, language=language, sample=samples()[sample_language(language)],
-                   about=lambda path, indent=0, commented=False: comment(schema(), path, indent, commented))
+                   about=lambda path, indent=0, commented=False: comment(schema(), path, indent, commented),
+                   formats=_default_formats())
     out = {}
     for name, content in files(language).items():
         if isinstance(content, str):

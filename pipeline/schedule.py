@@ -1,20 +1,21 @@
 """Produce every format at once, on the available cores.
 
-The PDF layout is the long pole: WeasyPrint is CPU-bound Python, so a
-thread would hold the GIL the whole time. ``produce()`` therefore starts
-the PDF branch first, in a forked process that inherits the parsed
+A heavy format (``Format.heavy`` in ``pipeline.formats``: the PDF, whose
+WeasyPrint layout is the long pole) is CPU-bound Python, so a thread would
+hold the GIL the whole time. ``produce()`` therefore starts each heavy
+format's branch first, in a forked process that inherits the parsed
 publication and the body's HTML (nothing is parsed or pickled again), and
-meanwhile renders the EPUB and the HTML page here, writing each file as
-soon as it is ready and starting its check at once, so that the two Java
-validators (EPUBCheck, the Nu Html Checker) run beside the PDF layout. The
-PDF branch checks its own file when it has written it and sends back its
-timings and its part of the check's report.
+meanwhile renders the light formats here (the EPUB, the HTML page),
+writing each file as soon as it is ready and starting its check at once,
+so that their validators (EPUBCheck, the Nu Html Checker) run beside the
+heavy layout. A heavy branch checks its own file when it has written it
+and sends back its timings and its part of the check's report.
 
 Each branch's check is ``pipeline.check.check_outputs`` for that one format
 (it starts the format's validator before anything else); the three reports
 are merged into one, in the order of the requested formats.
 
-Without the ``fork`` start method (Windows), or on a single core, the PDF
+Without the ``fork`` start method (Windows), or on a single core, a heavy
 branch runs in a thread of this process: the same steps, without the speed.
 
 Every branch records ``Event(step, start, end)`` with ``time.monotonic()``,
@@ -37,6 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline import children, lock
+from pipeline import formats as registry
 from pipeline.errors import BuildError
 from pipeline.model import Publication
 from pipeline.render.common import Body, Design, body_html
@@ -44,8 +46,8 @@ from pipeline.render.common import Body, Design, body_html
 
 @dataclass(frozen=True)
 class Event:
-    """One step of one branch: ``pdf``, ``epub``, ``html`` (rendering and
-    writing the file) or ``check pdf`` … (that format's check)."""
+    """One step of one branch: a format's name (rendering and writing the
+    file) or ``check <name>`` (that format's check)."""
 
     step: str
     start: float  # time.monotonic()
@@ -61,13 +63,15 @@ _warming: threading.Thread | None = None
 
 
 def warm_up(formats, check: bool) -> None:
-    """Import WeasyPrint (0.7 s) and the check's readers in a background
-    thread while the source is read: reading mostly waits for pandoc, so the
-    import costs the build nothing, and the forked PDF branch inherits it
-    instead of paying for it on the critical path. ``produce`` waits for it
+    """Import what the formats ask for (``Format.warm_up``: WeasyPrint,
+    0.7 s) and the check's readers in a background thread while the source
+    is read: reading mostly waits for pandoc, so the import costs the build
+    nothing, and a forked heavy branch inherits it instead of paying for it
+    on the critical path. ``produce`` waits for it
     before forking (a fork must not copy a half-done import)."""
     global _warming
-    names = (["weasyprint"] if "pdf" in formats else []) + (["pipeline.check"] if check else [])
+    names = [m for f in formats if f in registry.REGISTRY for m in registry.get(f).warm_up()]
+    names += ["pipeline.check"] if check else []
     missing = [n for n in names if n not in sys.modules]
     if not missing or (_warming is not None and _warming.is_alive()):
         return
@@ -137,8 +141,6 @@ def produce(pub: Publication, design: Design, staging: Path, formats, check: boo
     reported to ``progress`` and their seconds stored in ``timings``.
     ``previous`` is the last good build's folder, whose validator verdicts
     stand for files that have not changed (``check_outputs``)."""
-    from pipeline import build as build_module  # RENDERERS, looked up when called (tests replace them)
-
     events = [] if events is None else events
     options = render_options or {}
     tell = _Progress(progress, timings)
@@ -149,8 +151,8 @@ def produce(pub: Publication, design: Design, staging: Path, formats, check: boo
     body = body_html(pub, design)
     tell.end("body", time.perf_counter() - t)
 
-    # what the source says, worked out once for the three checks (the PDF's
-    # forked branch inherits it); None when there is no check
+    # what the source says, worked out once for every format's check (a
+    # heavy format's forked branch inherits it); None when there is no check
     expected = None
     if check:
         from pipeline.check import Expected
@@ -160,22 +162,25 @@ def produce(pub: Publication, design: Design, staging: Path, formats, check: boo
     done: queue.Queue = queue.Queue()  # (what, exception or None) from every branch
     reports: dict[str, object] = {}
     branches = 0
-    pdf_branch = None
+    heavy_branches: list[_HeavyBranch] = []
     group = children.Group()  # every process this build starts: ended with it (pipeline.children)
     _warmed()
     try:
-        if "pdf" in formats:
-            tell.start("pdf")
-            pdf_branch = _PdfBranch(pub, body, design, staging, expected, options.get("pdf", {}), tell, events,
-                                    reports, done, group)
-            pdf_branch.start()
+        for fmt in formats:  # the heavy formats first, each in a process of its own
+            if not registry.get(fmt).heavy:
+                continue
+            tell.start(fmt)
+            branch = _HeavyBranch(fmt, pub, body, design, staging, expected, options.get(fmt, {}), tell, events,
+                                  reports, done, group)
+            heavy_branches.append(branch)
+            branch.start()
             branches += 1
         for fmt in formats:
-            if fmt == "pdf":
+            if registry.get(fmt).heavy:
                 continue
             tell.start(fmt)
             t0 = time.monotonic()
-            data = build_module.RENDERERS[fmt](pub, body, design, **options.get(fmt, {}))
+            data = registry.get(fmt).render(pub, body, design, **options.get(fmt, {}))
             _output(staging, pub.slug, fmt).write_bytes(data)
             t1 = time.monotonic()
             events.append(Event(fmt, t0, t1, os.getpid()))
@@ -190,20 +195,18 @@ def produce(pub: Publication, design: Design, staging: Path, formats, check: boo
             if exc is not None:
                 raise exc
     finally:
-        # a failed or stopped build ends its validators and the PDF process
-        # at once, instead of leaving them to finish work nobody will read
+        # a failed or stopped build ends its validators and the heavy formats'
+        # processes at once, instead of leaving them to finish work nobody will read
         group.end()
-        if pdf_branch is not None:
-            pdf_branch.stop()
+        for branch in heavy_branches:
+            branch.stop()
     if not check:
         return None
     return _merge(pub, staging, formats, reports)
 
 
 def _output(staging: Path, slug: str, fmt: str) -> Path:
-    from pipeline.build import output_name
-
-    return staging / output_name(slug, fmt)
+    return staging / registry.get(fmt).output_name(slug)
 
 
 def _check_here(pub, staging, fmt, expected, previous, tell, events, reports, done, group) -> None:
@@ -233,41 +236,37 @@ def _merge(pub, staging, formats, reports):
     return merged
 
 
-# ------------------------------------------------------------ the PDF branch
+# ------------------------------------------------------------ a heavy format's branch
 
-def _pdf_steps(pub: Publication, body: Body, design: Design, staging: Path, expected, options: dict, send) -> None:
-    """Render, write and check the PDF (against ``expected``, unless it is
-    None), telling ``send`` each step as it ends. Runs in the forked process
-    (or a thread)."""
-    from pipeline import build as build_module
-
-    from pipeline.render import parallel
-
+def _heavy_steps(fmt: str, pub: Publication, body: Body, design: Design, staging: Path, expected, options: dict,
+                 send) -> None:
+    """Render, write and check the heavy format ``fmt`` (against
+    ``expected``, unless it is None), telling ``send`` each step as it
+    ends. Runs in the forked process (or a thread)."""
     t0 = time.monotonic()
-    del parallel.last_pieces[:]
-    data = build_module.RENDERERS["pdf"](pub, body, design, **options)
-    _output(staging, pub.slug, "pdf").write_bytes(data)
+    data = registry.get(fmt).render(pub, body, design, **options)
+    _output(staging, pub.slug, fmt).write_bytes(data)
     t1 = time.monotonic()
-    for piece in parallel.last_pieces:  # the pieces of a PDF laid out in parallel, each in its process
+    for piece in registry.get(fmt).pieces():  # the pieces of a file laid out in parallel, each in its process
         send(("piece", *piece))
     send(("rendered", t0, t1, os.getpid()))
     if expected is not None:
         from pipeline.check import check_outputs
 
         send(("checking", t1))
-        report = check_outputs(pub, staging, formats=("pdf",), expected=expected)
+        report = check_outputs(pub, staging, formats=(fmt,), expected=expected)
         send(("checked", report, t1, time.monotonic(), os.getpid()))
 
 
 def _child(conn, parent: int, *args) -> None:
-    """The forked process: the PDF steps, each message sent up the pipe;
+    """The forked process: a heavy format's steps, each message sent up the pipe;
     an exception is sent too (as itself when it survives pickling)."""
     children.die_with_parent(parent)  # a build killed outright takes this process with it
     lock.close_inherited()  # the build's lock is the parent's: it must not outlive the parent here
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle; it ends us with SIGTERM
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     try:
-        _pdf_steps(*args, send=conn.send)
+        _heavy_steps(*args, send=conn.send)
     except BaseException as exc:
         text = "".join(traceback.format_exception(exc))
         try:
@@ -280,16 +279,17 @@ def _child(conn, parent: int, *args) -> None:
 
 
 class ChildTraceback(Exception):
-    """The traceback of an exception raised in the PDF process."""
+    """The traceback of an exception raised in a heavy format's process."""
 
 
-class _PdfBranch:
-    """The PDF branch, in a forked process when possible; a thread of this
-    process reads its messages and reports its steps as they end."""
+class _HeavyBranch:
+    """A heavy format's branch, in a forked process when possible; a thread
+    of this process reads its messages and reports its steps as they end."""
 
-    def __init__(self, pub, body, design, staging, expected, options, tell: _Progress, events, reports, done,
+    def __init__(self, fmt, pub, body, design, staging, expected, options, tell: _Progress, events, reports, done,
                  group: children.Group):
-        self.args = (pub, body, design, staging, expected, options)
+        self.fmt = fmt
+        self.args = (fmt, pub, body, design, staging, expected, options)
         self.group = group
         self.tell, self.events, self.reports, self.done = tell, events, reports, done
         self.check = expected is not None
@@ -303,23 +303,23 @@ class _PdfBranch:
             receive, send = ctx.Pipe(duplex=False)
             for stream in (sys.stdout, sys.stderr):  # else the child would flush our buffered output again
                 stream.flush()
-            self.process = ctx.Process(target=_child, args=(send, os.getpid(), *self.args), name="pdf", daemon=True)
+            self.process = ctx.Process(target=_child, args=(send, os.getpid(), *self.args), name=self.fmt, daemon=True)
             self.process.start()
             self.group.add(self.process)
             send.close()
-            threading.Thread(target=self._listen, args=(receive,), name="pdf messages", daemon=True).start()
+            threading.Thread(target=self._listen, args=(receive,), name=f"{self.fmt} messages", daemon=True).start()
         else:
             messages: queue.Queue = queue.Queue()
 
             def run():
                 try:
-                    _pdf_steps(*self.args, send=messages.put)
+                    _heavy_steps(*self.args, send=messages.put)
                 except BaseException as exc:
                     messages.put(("error", exc, None))
                 messages.put(None)
 
-            threading.Thread(target=run, name="pdf", daemon=True).start()
-            threading.Thread(target=self._listen, args=(messages,), name="pdf messages", daemon=True).start()
+            threading.Thread(target=run, name=self.fmt, daemon=True).start()
+            threading.Thread(target=self._listen, args=(messages,), name=f"{self.fmt} messages", daemon=True).start()
 
     def _listen(self, source) -> None:
         get = source.get if isinstance(source, queue.Queue) else source.recv
@@ -331,33 +331,34 @@ class _PdfBranch:
                     message = None
                 if message is None:
                     code = self.process.exitcode if self.process is not None else None
-                    raise BuildError(f"the PDF process ended before it had finished (exit status {code})")
+                    raise BuildError(f"the {registry.get(self.fmt).label} process ended before it had finished "
+                                     f"(exit status {code})")
                 kind = message[0]
                 if kind == "piece":
                     _, name, p0, p1, pid = message
-                    self.events.append(Event(f"pdf {name}", p0, p1, pid))
+                    self.events.append(Event(f"{self.fmt} {name}", p0, p1, pid))
                 elif kind == "rendered":
                     _, _rendering, t1, pid = message
-                    self.events.append(Event("pdf", self.launched, t1, pid))
-                    self.tell.end("pdf", t1 - self.launched)
+                    self.events.append(Event(self.fmt, self.launched, t1, pid))
+                    self.tell.end(self.fmt, t1 - self.launched)
                     if not self.check:
                         break
                 elif kind == "checking":
                     self.tell.check_start(message[1])
                 elif kind == "checked":
                     _, report, t0, t1, pid = message
-                    self.reports["pdf"] = report
-                    self.events.append(Event("check pdf", t0, t1, pid))
+                    self.reports[self.fmt] = report
+                    self.events.append(Event(f"check {self.fmt}", t0, t1, pid))
                     self.tell.check_end(t1)
                     break
                 elif kind == "error":
                     _, exc, text = message
                     if text:
-                        exc.__cause__ = ChildTraceback("in the PDF process:\n" + text)
+                        exc.__cause__ = ChildTraceback(f"in the {registry.get(self.fmt).label} process:\n" + text)
                     raise exc
-            self.done.put(("pdf", None))
+            self.done.put((self.fmt, None))
         except BaseException as exc:
-            self.done.put(("pdf", exc))
+            self.done.put((self.fmt, exc))
         finally:
             if not isinstance(source, queue.Queue):
                 source.close()

@@ -259,14 +259,13 @@ def watch(source_dir: Path, out: Path, report, formats=None, check: bool = True,
     """Build, serve, and rebuild on every change until Ctrl-C (or ``stop``)."""
     import watchfiles
 
-    from pipeline.build import FORMATS
     from pipeline.progress import run_build
     from pipeline.render.common import DEFAULT_TEMPLATES
 
     source_dir = Path(source_dir)
     out = Path(out)
     templates = Path(templates or DEFAULT_TEMPLATES)
-    formats = tuple(formats or FORMATS)
+    formats = tuple(formats) if formats else None  # None: publication.yaml's formats, else the default ones
     slug = source_dir.resolve().name
     if not (source_dir / "publication.yaml").is_file():
         raise SourceError(_no_publication(source_dir))

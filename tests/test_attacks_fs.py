@@ -312,7 +312,7 @@ def java_below(pid: int) -> set[int]:
 PDF_FAILS_WHEN_THE_VALIDATORS_RUN = """
 import os, sys, time
 from pathlib import Path
-from pipeline import build
+from pipeline import build, formats
 from pipeline.cli import main
 
 def java_running():
@@ -333,7 +333,7 @@ def pdf_fails(pub, body, design, **options):
     print("validators running", flush=True)
     raise RuntimeError("the PDF renderer failed on purpose")
 
-build.RENDERERS["pdf"] = pdf_fails
+formats.get("pdf").render = pdf_fails
 sys.exit(main(sys.argv[1:]))
 """
 

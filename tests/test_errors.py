@@ -176,12 +176,13 @@ def test_an_internal_error_is_one_line_with_a_hint_and_exit_2(tmp_path, monkeypa
     """A bug (here: a renderer that crashes) is not the user's fault, but it
     still gets one line, not a traceback, and the documented exit status."""
     from pipeline import build as build_module
+    from pipeline import formats
     from pipeline.cli import main
 
     def broken(pub, body, design):
         raise ZeroDivisionError("division by zero in the EPUB renderer")
 
-    monkeypatch.setitem(build_module.RENDERERS, "epub", broken)
+    monkeypatch.setattr(formats.get("epub"), "render", broken)
     out = tmp_path / "dist"
     previous_outputs(out, "sample-report")
     before = snapshot(out)

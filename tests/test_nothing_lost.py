@@ -73,9 +73,10 @@ def test_bad_source(dist, src):
 def test_failed_check(dist, src, monkeypatch):
     """The HTML loses a heading; the (real) check notices; nothing moves."""
     from pipeline import build as build_module
+    from pipeline import formats
     from pipeline.errors import CheckFailed
 
-    html = build_module.RENDERERS["html"]
+    html = formats.get("html").render
 
     def html_without_a_heading(pub, body, design):
         page = html(pub, body, design)
@@ -83,7 +84,7 @@ def test_failed_check(dist, src, monkeypatch):
         assert cut != page
         return cut
 
-    monkeypatch.setitem(build_module.RENDERERS, "html", html_without_a_heading)
+    monkeypatch.setattr(formats.get("html"), "render", html_without_a_heading)
     before = snapshot(dist)
     with pytest.raises(CheckFailed) as caught:
         build_module.build(src, dist, check=True)
@@ -110,20 +111,21 @@ def _template_that_raises(tmp_path) -> object:
                                  "Ctrl-C with the staging folder full"])
 def test_crash_or_ctrl_c(how, dist, src, tmp_path, monkeypatch):
     from pipeline import build as build_module
+    from pipeline import formats
 
     design = None
     expected: type[BaseException] = RuntimeError
     if how == "renderer raises":
         def crash(pub, body, design):
             raise RuntimeError("the HTML renderer crashed")
-        monkeypatch.setitem(build_module.RENDERERS, "html", crash)
+        monkeypatch.setattr(formats.get("html"), "render", crash)
     elif how == "template raises":
         import jinja2
         design, expected = _template_that_raises(tmp_path), jinja2.UndefinedError
     elif how == "Ctrl-C in a renderer":
         def ctrl_c(pub, body, design):
             raise KeyboardInterrupt
-        monkeypatch.setitem(build_module.RENDERERS, "html", ctrl_c)
+        monkeypatch.setattr(formats.get("html"), "render", ctrl_c)
         expected = KeyboardInterrupt
     else:  # every output written to the staging folder, then Ctrl-C just before the swap
         staged = []

@@ -114,13 +114,14 @@ def test_formats_are_produced_and_checked_at_the_same_time(tmp_path, monkeypatch
     in a process of its own, started first, overlapping every other step."""
     import pipeline.check
     from pipeline import build as build_module
+    from pipeline import formats
     from pipeline.schedule import can_fork
 
     flags = tmp_path / "flags"
     flags.mkdir()
-    real_check, real_pdf = pipeline.check.check_outputs, build_module.RENDERERS["pdf"]
+    real_check, real_pdf = pipeline.check.check_outputs, formats.get("pdf").render
 
-    def check_outputs(pub, folder, formats=pipeline.check.FORMATS, **options):
+    def check_outputs(pub, folder, formats=None, **options):
         for fmt in formats:
             (flags / f"check {fmt} started").touch()
         return real_check(pub, folder, formats=formats, **options)
@@ -135,7 +136,7 @@ def test_formats_are_produced_and_checked_at_the_same_time(tmp_path, monkeypatch
         return real_pdf(pub, body, design, **options)
 
     monkeypatch.setattr(pipeline.check, "check_outputs", check_outputs)
-    monkeypatch.setitem(build_module.RENDERERS, "pdf", pdf_after_the_other_checks_began)
+    monkeypatch.setattr(formats.get("pdf"), "render", pdf_after_the_other_checks_began)
     steps = []
     result = build_module.build(FIXTURE, tmp_path / "dist", progress=lambda step, s: steps.append((step, s)))
 
@@ -167,13 +168,14 @@ def test_a_failing_pdf_branch_fails_the_build_and_leaves_nothing(tmp_path, monke
     """An exception in the PDF process arrives in the build as itself, with
     the child's traceback attached; no staging folder is left behind."""
     from pipeline import build as build_module
+    from pipeline import formats
     from pipeline.errors import BuildError
     from pipeline.schedule import ChildTraceback, can_fork
 
     def broken(pub, body, design, **options):
         raise BuildError("the PDF renderer broke on purpose")
 
-    monkeypatch.setitem(build_module.RENDERERS, "pdf", broken)
+    monkeypatch.setattr(formats.get("pdf"), "render", broken)
     out = tmp_path / "dist"
     with pytest.raises(BuildError, match="broke on purpose") as caught:
         build_module.build(FIXTURE, out, check=False)
@@ -361,6 +363,7 @@ def test_an_unchanged_file_keeps_the_last_good_builds_validator_verdict(fixture_
     JVMs again; a file that differs, or a verdict by another validator, is
     validated again. The readers and the comparison always run."""
     from pipeline import build as build_module
+    from pipeline import formats
     from pipeline.check import conformance
 
     out = tmp_path / "dist"

@@ -1,11 +1,13 @@
 """Read every output back and hold it against the source.
 
-``check_outputs(pub, folder)`` opens ``<slug>.pdf``, ``<slug>.epub`` and
-``<slug>.html`` in ``folder`` and trusts nothing the build did: one reader
-per format (``html``, ``epub``, ``pdf``) extracts the outline and the text
-from the finished file, ``compare`` holds them against the source, and
-``conformance`` runs EPUBCheck, the Nu Html Checker and the PDF checks. The
-two Java validators start first and run while the readers work.
+``check_outputs(pub, folder)`` opens ``<slug>.<format>`` in ``folder`` for
+every format of the registry (``pipeline.formats``) and trusts nothing the
+build did: each format's reader (``Format.read``) extracts the outline and
+the text from the finished file, its comparison policy (``Format.compare``,
+built from ``compare``) holds them against the source, and its validator
+(``Format.start_validator``: EPUBCheck, the Nu Html Checker) and in-process
+checks (``Format.conformance``: the PDF's) judge its conformance. The
+external validators start first and run while the readers work.
 
 The ``Report`` says whether everything holds (``ok``), lists the findings in
 plain words (``findings()``), and writes ``check.json`` (``write()``).
@@ -18,18 +20,13 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pipeline import formats as registry
 from pipeline.check import compare, conformance
-from pipeline.check import epub as epub_reader
-from pipeline.check import html as html_reader
-from pipeline.check import pdf as pdf_reader
 from pipeline.check.compare import Expected
 from pipeline.check.extracted import Extracted, Finding
 from pipeline.model import Publication
 
-FORMATS = ("pdf", "epub", "html")
-READERS = {"pdf": pdf_reader.read, "epub": epub_reader.read, "html": html_reader.read}
-
-__all__ = ["check_outputs", "Report", "FormatReport", "Finding", "Expected", "Extracted", "FORMATS"]
+__all__ = ["check_outputs", "Report", "FormatReport", "Finding", "Expected", "Extracted"]
 
 
 @dataclass
@@ -96,10 +93,10 @@ class Report:
 
 
 def output_file(folder: Path, slug: str, fmt: str) -> Path:
-    return Path(folder) / f"{slug}.{fmt}"
+    return Path(folder) / registry.get(fmt).output_name(slug)
 
 
-def check_outputs(pub: Publication, folder: Path | str, formats=FORMATS,
+def check_outputs(pub: Publication, folder: Path | str, formats=None,
                   expected: Expected | None = None, previous: Path | None = None) -> Report:
     """Check the files ``<slug>.<format>`` in ``folder`` against ``pub``.
     ``expected`` is what ``pub`` says (``Expected.from_publication``), when
@@ -108,8 +105,10 @@ def check_outputs(pub: Publication, folder: Path | str, formats=FORMATS,
     passes it): a file byte for byte the same as the one there keeps that
     build's verdict from EPUBCheck or the Nu Html Checker instead of
     starting the validator again (``conformance.reuse``); the readers and
-    the comparison with the source always run."""
+    the comparison with the source always run. ``formats``: the names of
+    the formats to check, by default the registry's default formats."""
     start = time.perf_counter()
+    formats = registry.default() if formats is None else formats
     folder = Path(folder)
     report = Report(pub.slug, folder)
     for fmt in formats:
@@ -118,10 +117,11 @@ def check_outputs(pub: Publication, folder: Path | str, formats=FORMATS,
     # the validators first: they run while the readers work
     running: dict[str, conformance.Running] = {}
     try:
-        for fmt, start_validator in (("epub", conformance.start_epubcheck), ("html", conformance.start_vnu)):
-            if fmt in report.formats and report.formats[fmt].file.is_file():
-                file = report.formats[fmt].file
-                running[fmt] = conformance.reuse(fmt, file, previous) or start_validator(file)
+        for fmt, r in report.formats.items():
+            if r.file.is_file():
+                run = registry.get(fmt).start_validator(r.file, previous)
+                if run is not None:
+                    running[fmt] = run
 
         if expected is None:
             t = time.perf_counter()
@@ -133,14 +133,15 @@ def check_outputs(pub: Publication, folder: Path | str, formats=FORMATS,
                 r.differences.append(Finding(fmt, "structure", f"{r.file.name} is missing from {folder}"))
                 continue
             t = time.perf_counter()
-            r.extracted = READERS[fmt](r.file)
+            r.extracted = registry.get(fmt).read(r.file)
             r.timings["read"] = time.perf_counter() - t
             t = time.perf_counter()
             r.differences = r.extracted.problems + compare.compare(fmt, expected, r.extracted)
             r.timings["compare"] = time.perf_counter() - t
-            if fmt == "pdf":
-                t = time.perf_counter()
-                r.conformance = conformance.check_pdf(r.file, pub.meta)
+            t = time.perf_counter()
+            found = registry.get(fmt).conformance(r.file, pub)
+            if found is not None:
+                r.conformance = found
                 r.timings["conformance"] = time.perf_counter() - t
         report.timings["readers"] = time.perf_counter() - start
 
@@ -148,7 +149,7 @@ def check_outputs(pub: Publication, folder: Path | str, formats=FORMATS,
         for fmt, run in running.items():
             r = report.formats[fmt]
             r.conformance = run.wait()
-            conformance.locate_in_source(fmt, r.file, r.conformance, pub)
+            registry.get(fmt).locate_in_source(r.file, r.conformance, pub)
             r.timings["conformance"] = r.conformance.seconds
         report.timings["waiting for validators"] = time.perf_counter() - t
     finally:

@@ -34,13 +34,10 @@ from difflib import SequenceMatcher
 from pathlib import Path
 from typing import Any
 
-from pipeline import pandoc
+from pipeline import formats, pandoc
 from pipeline.check import html as html_reader
-from pipeline.check import pdf as pdf_reader
 from pipeline.check.extracted import ContentsLine, Entry, Extracted, Finding, folded, loose, short, spaced, strict
 from pipeline.model import OutlineEntry, Publication
-
-NOUNS = {"html": "heading", "epub": "contents entry", "pdf": "bookmark"}
 
 KINDS = {"Para": "paragraph", "Plain": "text", "BulletList": "list item", "OrderedList": "list item",
          "DefinitionList": "definition", "BlockQuote": "quotation", "Table": "table text",
@@ -381,7 +378,7 @@ def compare_text(fmt: str, exp: Expected, chunks: list[str]) -> list[Finding]:
         key = _key(fmt, block.text)
         if not key:
             continue
-        if fmt == "pdf" and _RTL.search(block.text):
+        if _drawn(fmt) and _RTL.search(block.text):
             rtl.append(block)
             continue
         hit = _find(key, texts, pos)
@@ -423,11 +420,19 @@ def compare_text(fmt: str, exp: Expected, chunks: list[str]) -> list[Finding]:
 _RTL = re.compile("[\u0590-\u08ff\ufb1d-\ufdff\ufe70-\ufefc]")
 
 
+def _drawn(fmt: str) -> bool:
+    """Whether the format draws formulas (and right-to-left text) rather
+    than keeping them as text (``Format.drawn_text``: the PDF)."""
+    f = formats.REGISTRY.get(fmt)
+    return bool(f and f.drawn_text)
+
+
 def _key(fmt: str, text: str) -> str:
-    """What is looked for in a format's text: ``strict``; the PDF draws a
-    formula and has no text for it, so there only the text around it counts."""
+    """What is looked for in a format's text: ``strict``; a format that
+    draws a formula has no text for it, so there only the text around it
+    counts."""
     key = strict(text)
-    return key.replace(MATH, "") if fmt == "pdf" else key
+    return key.replace(MATH, "") if _drawn(fmt) else key
 
 
 def shown(text: str) -> str:
@@ -546,25 +551,6 @@ def _continues(rest: str, texts: list[str], q: int) -> tuple[int, int] | None:
 # ---------------------------------------------------------------- per format
 
 def compare(fmt: str, exp: Expected, ex: Extracted) -> list[Finding]:
-    out = compare_outline(fmt, NOUNS[fmt], exp, ex.outline)
-    if fmt == "epub":
-        out += compare_outline(fmt, "heading", exp, ex.headings)
-    if fmt == "html":
-        out += compare_contents(fmt, exp, ex.contents)
-    if fmt == "pdf":
-        drawn = {loose(e.display): exp.printed(e) for e in exp.outline}
-        written = {loose(e.display): exp.source(e) for e in exp.outline}
-        out = pdf_reader.bookmark_pages(ex, lambda display: drawn.get(loose(display), display),
-                                        lambda display: written.get(loose(display), "")) + out
-        pages = pdf_reader.heading_pages(ex, [exp.printed(e) for e in exp.outline],
-                                         _bookmark_pages(exp.outline, ex.outline))
-        printed: dict[int, tuple[int | None, str]] = {}
-        for i, (e, page) in enumerate(zip(exp.outline, pages)):
-            if page is None:
-                out.append(Finding(fmt, "outline", at(exp.source(e), f"heading \"{short(e.title)}\" ({exp.describe(e)}) "
-                                                                     "is not printed on any page outside the contents")))
-            printed[i] = (page, ex.pages[page].folio if page is not None else "")
-        if ex.info.get("contents_pages"):
-            out += compare_contents(fmt, exp, ex.contents, printed)
-    out += compare_text(fmt, exp, ex.text)
-    return out
+    """``ex`` held against ``exp`` by the format's own comparison policy
+    (``pipeline.formats``: ``Format.compare``)."""
+    return formats.get(fmt).compare(exp, ex)

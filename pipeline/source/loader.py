@@ -18,7 +18,7 @@ from pipeline.source.markdown import _parse
 from pipeline.source.outline import _Planned, _heading_candidates, _metadata, _number_headings, _plan
 from pipeline.source.references import _check_references
 from pipeline.source.targets import _check_targets
-from pipeline.source.validate import _schema_problems
+from pipeline.source.validate import _formats_problems, _schema_problems
 from pipeline.source.yamldoc import _read_text, _read_yaml
 
 
@@ -42,6 +42,7 @@ def load(folder: Path | str) -> Publication:
         raise SourceError(Problem(ypath, "publication.yaml must be a mapping of keys to values", line=1,
                                   hint="start from the publication.yaml that `pipeline new` writes"))
     problems += _schema_problems(ypath, doc)
+    problems += _formats_problems(ypath, doc)
     data = doc.data
     limits = _limits(data)
 
@@ -166,7 +167,7 @@ def load(folder: Path | str) -> Publication:
              **{_name(unquote(target)): path for target, path in assets.items()}}
     pub = Publication(root.name, root, meta, chapters, outline, files=files, assets=assets,
                       pandoc_api_version=api_version, fonts=stack, names=names, limits=limits,
-                      warnings=_in_reading_order(warnings, files))
+                      warnings=_in_reading_order(warnings, files), formats=tuple(data.get("formats") or ()))
     words = furniture_words(meta.language)
     for c in pub.chapters:
         _decorate(c, words)

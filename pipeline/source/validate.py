@@ -72,6 +72,18 @@ def _schema_problems(path: Path, doc: YamlDoc, schema: dict | None = None) -> li
     return out
 
 
+def _formats_problems(path: Path, doc: YamlDoc) -> list[Problem]:
+    """``formats:`` names only registered formats (``pipeline.formats``;
+    the schema has checked its shape)."""
+    from pipeline import formats
+
+    out = []
+    for i, message, hint in formats.problems_in_yaml(doc.data.get("formats")):
+        line, column = doc.pos(("formats", i), key=False)
+        out.append(Problem(path, message, hint, line=line, column=column))
+    return out
+
+
 def _subschema(path: tuple, schema: dict | None = None) -> dict:
     node = schema or _SCHEMA
     for p in path:
