@@ -271,7 +271,10 @@ def _write_json(path: Path, data: dict) -> None:
 # ------------------------------------------------------------------ release
 
 def archived_name(slug: str, version: str, fmt: str) -> str:
-    return f"{slug}-{version}.{fmt}" if fmt != "source" else f"{slug}-{version}-source.tar.gz"
+    """The name of a format's file (its ``Format.suffix``), or of the source's archive, in an edition."""
+    if fmt == "source":
+        return f"{slug}-{version}-source.tar.gz"
+    return f"{slug}-{version}{formats.get(fmt).suffix}" if fmt in formats.REGISTRY else f"{slug}-{version}.{fmt}"
 
 
 def release(source_dir: Path | str, archive: Path | str = DEFAULT_ARCHIVE, design=None,
