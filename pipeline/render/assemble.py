@@ -539,16 +539,16 @@ def _merge_font_files(out: pikepdf.Pdf) -> None:
         programs = list({d.FontFile2.objgen: d.FontFile2 for d in descriptors}.values())
         if len(programs) < 2:
             continue
-        merged = _union_of_subsets([p.read_bytes() for p in programs])
-        if merged is None:
-            continue
-        stream = Stream(out, b"")
-        # compressed as WeasyPrint compresses (zlib's level 9: qpdf's 6 is larger)
-        stream.write(zlib.compress(merged, 9), filter=Name.FlateDecode)
-        stream.Length1 = len(merged)
-        stream = out.make_indirect(stream)
-        for d in descriptors:
-            d.FontFile2 = stream
+        for merged, members in _unions_of_subsets([p.read_bytes() for p in programs]):
+            stream = Stream(out, b"")
+            # compressed as WeasyPrint compresses (zlib's level 9: qpdf's 6 is larger)
+            stream.write(zlib.compress(merged, 9), filter=Name.FlateDecode)
+            stream.Length1 = len(merged)
+            stream = out.make_indirect(stream)
+            objgens = {programs[i].objgen for i in members}
+            for d in descriptors:
+                if d.FontFile2.objgen in objgens:
+                    d.FontFile2 = stream
 
 
 def _cid_fonts(out: pikepdf.Pdf) -> Iterator[Dictionary]:
@@ -577,55 +577,84 @@ def _cid_fonts(out: pikepdf.Pdf) -> Iterator[Dictionary]:
                 todo.append(xobject.get("/Resources"))
 
 
-def _union_of_subsets(fonts: list[bytes]) -> bytes | None:
-    """The union of retain-gid subsets of one TrueType font, or None when
-    they cannot be merged safely."""
+def _unions_of_subsets(fonts: list[bytes]) -> list[tuple[bytes, list[int]]]:
+    """The subsets of one TrueType font merged where they can be: (the
+    merged program, the indexes of the subsets it replaces), for each union
+    of two or more.
+
+    WeasyPrint keeps the glyph ids up to the highest one a piece uses, but
+    the glyphs that a composite glyph is made of and that lie beyond it are
+    renumbered after it (its second pass drops the empty tail), so two
+    subsets can disagree about a glyph id: the breve of "й" at 1008 in one,
+    at 1028 in the other. Such subsets go to different unions: each subset,
+    largest first, joins the first union whose every glyph it agrees with."""
     from fontTools.ttLib import TTFont, TTLibError
-    from fontTools.ttLib.tables._g_l_y_f import Glyph
 
     try:
         loaded = [TTFont(io.BytesIO(data), recalcTimestamp=False) for data in fonts]
         if not all("glyf" in f and "hmtx" in f for f in loaded):
-            return None
+            return []
         if len({f["head"].unitsPerEm for f in loaded}) != 1:
-            return None
+            return []
         sizes = [len(f.getGlyphOrder()) for f in loaded]
-        b = sizes.index(max(sizes))
-        base = loaded[b]
-        order = base.getGlyphOrder()
-        glyphs = base["glyf"].glyphs
-        vertical = all("vmtx" in f for f in loaded)
-        glyf, metrics = base["glyf"], base["hmtx"].metrics
-        for k, other in enumerate(loaded):
-            if k == b:
+        unions: list[tuple[object, list[int]]] = []
+        for i in sorted(range(len(loaded)), key=lambda i: (-sizes[i], i)):
+            for base, members in unions:
+                if _merge_into(base, loaded[i]):
+                    members.append(i)
+                    break
+            else:
+                unions.append((loaded[i], [i]))
+        out = []
+        for base, members in unions:
+            if len(members) < 2:
                 continue
-            their_glyf, their_metrics = other["glyf"], other["hmtx"].metrics
-            their = their_glyf.glyphs
-            for gid, name in enumerate(other.getGlyphOrder()):
-                mine_name = order[gid]
-                data = _glyph_bytes(their_glyf, their[name])
-                mine = _glyph_bytes(glyf, glyphs[mine_name])
-                advance, mine_advance = their_metrics[name][0], metrics[mine_name][0]
-                if advance and mine_advance and advance != mine_advance:
-                    return None  # not the same font
-                if data and mine and data != mine:
-                    return None
-                if data and not mine:
-                    glyphs[mine_name] = Glyph(data)
-                # a glyph the base subset left out has no outline and no advance: a
-                # piece's glyph brings both, a piece's space (no outline) its advance,
-                # which the font program must give as the piece's /W does (PDF/UA 7.21.5)
-                if (data and not mine) or (advance and not mine_advance):
-                    metrics[mine_name] = their_metrics[name]
-                    if vertical:
-                        base["vmtx"].metrics[mine_name] = other["vmtx"].metrics[name]
-        if "hdmx" in base:
-            del base["hdmx"]  # per-glyph pixel widths, of the base's glyphs only
-        buf = io.BytesIO()
-        base.save(buf)
-        return buf.getvalue()
+            if "hdmx" in base:
+                del base["hdmx"]  # per-glyph pixel widths, of the base's glyphs only
+            buf = io.BytesIO()
+            base.save(buf)
+            out.append((buf.getvalue(), sorted(members)))
+        return out
     except (TTLibError, KeyError, IndexError, ValueError, AssertionError, struct_error):
-        return None
+        return []
+
+
+def _merge_into(base, other) -> bool:
+    """Copy into ``base`` the glyphs (and advances) of ``other`` that it
+    lacks, if every glyph id they both fill holds the same glyph in both
+    and ``other`` is no longer; else change nothing and say False."""
+    from fontTools.ttLib.tables._g_l_y_f import Glyph
+
+    order, their_order = base.getGlyphOrder(), other.getGlyphOrder()
+    if len(their_order) > len(order):
+        return False
+    glyf, metrics = base["glyf"], base["hmtx"].metrics
+    glyphs = glyf.glyphs
+    their_glyf, their_metrics = other["glyf"], other["hmtx"].metrics
+    their = their_glyf.glyphs
+    vertical = "vmtx" in base and "vmtx" in other
+    changes = []
+    for gid, name in enumerate(their_order):
+        mine_name = order[gid]
+        data = _glyph_bytes(their_glyf, their[name])
+        mine = _glyph_bytes(glyf, glyphs[mine_name])
+        advance, mine_advance = their_metrics[name][0], metrics[mine_name][0]
+        if advance and mine_advance and advance != mine_advance:
+            return False  # not the same glyph
+        if data and mine and data != mine:
+            return False
+        # a glyph the base subset left out has no outline and no advance: a
+        # piece's glyph brings both, a piece's space (no outline) its advance,
+        # which the font program must give as the piece's /W does (PDF/UA 7.21.5)
+        if (data and not mine) or (advance and not mine_advance):
+            changes.append((mine_name, name, data if data and not mine else None))
+    for mine_name, name, data in changes:
+        if data is not None:
+            glyphs[mine_name] = Glyph(data)
+        metrics[mine_name] = their_metrics[name]
+        if vertical:
+            base["vmtx"].metrics[mine_name] = other["vmtx"].metrics[name]
+    return True
 
 
 def _glyph_bytes(table, glyph) -> bytes:
