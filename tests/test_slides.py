@@ -156,19 +156,26 @@ Funds: next year.
 ::: {.no-slides}
 The funds are described in the annex of the ministry's budget.
 :::
+
+- A fund per district.
+
+  ::: notes
+  Mention the audit.
+  :::
 """)
     pub, path = _deck(src, tmp_path / "deck.pdf")
     ex, findings = slides_check.check(pub, path)
     assert findings == []
     slide = next(i for i, p in enumerate(ex.pages) if strict("Every district gets a repair fund") in strict(p.text))
-    assert ex.info["notes"] == {str(slide + 1): "Say that the funds start next year."}
+    assert ex.info["notes"] == {str(slide + 1): "Say that the funds start next year.\n\nMention the audit."}
+    assert "audit" not in ex.pages[slide].text
     assert strict("Funds: next year.") in strict(ex.pages[slide].text)
     assert strict("annex of the ministry") not in strict(" ".join(ex.text))
 
     # the report: no notes, nothing only for the slides, what is left out of them
     report = "".join(body_html(pub, Design()).chapters[pub.chapters[-1].id].itertext())
     assert "repair fund" in report and "annex of the ministry" in report
-    assert "start next year" not in report and "Funds: next year" not in report
+    assert "start next year" not in report and "Funds: next year" not in report and "audit" not in report
 
     # notes the deck lost are a finding
     with pikepdf.open(path) as pdf:

@@ -172,6 +172,10 @@ class _Deck:
         for n, piece in enumerate(pieces):
             notes = [b for b in piece if b.tag == "div" and audience.NOTES in _classes(b)]
             shown = [b for b in piece if b not in notes]
+            for b in shown:  # notes inside a block (a list item, a quote) are the slide's too
+                for inner in b.xpath(".//div[contains(concat(' ', normalize-space(@class), ' '), ' notes ')]"):
+                    notes.append(copy.deepcopy(inner))
+                    _drop(inner)
             if not shown and not (n == 0 and heading_kept):
                 continue  # a part's heading alone: its section slide says it
             for b in shown:
