@@ -27,10 +27,13 @@ SEED = SHARED_SEED if SHARED_SEED.is_file() else SEED_COPY
 
 @pytest.fixture(scope="session")
 def flagship_build(tmp_path_factory):
-    """The flagship, built and checked into a temporary dist/."""
+    """The flagship, built and checked into a temporary dist/: the report's
+    formats (its publication.yaml asks for its slide deck too, which
+    tests/test_slides.py builds)."""
+    from pipeline import formats
     from pipeline.build import build
 
-    return build(FLAGSHIP, tmp_path_factory.mktemp("dist-flagship"))
+    return build(FLAGSHIP, tmp_path_factory.mktemp("dist-flagship"), formats=formats.default())
 
 
 @pytest.fixture(scope="session")

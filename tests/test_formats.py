@@ -150,7 +150,7 @@ def test_an_unknown_format_in_publication_yaml_is_one_message_with_its_line(tmp_
     err = capsys.readouterr().err
     assert f"publication.yaml:{line}" in err
     assert "'formats' names 'slidez', which is not a format" in err
-    assert "the formats are: pdf, epub, html" in err
+    assert "did you mean 'slides'? the formats are: pdf, epub, html, slides" in err
     assert "'ePub'" in err  # not a lower-case name: the schema says so
     assert "Traceback" not in err
 
@@ -159,9 +159,9 @@ def test_the_command_line_lists_the_registry_and_refuses_other_names(txt, capsys
     with pytest.raises(SystemExit):
         main(["build", "--help"])
     help_text = " ".join(capsys.readouterr().out.split())
-    assert "of pdf,epub,html,txt" in help_text
+    assert "of pdf,epub,html,slides,txt" in help_text
     assert "else pdf,epub,html)" in help_text
     with pytest.raises(SystemExit) as exit:
         main(["build", str(FIXTURE), "--formats", "pdf,docx"])
     assert exit.value.code == 2
-    assert "unknown format docx; choose from pdf,epub,html,txt" in capsys.readouterr().err
+    assert "unknown format docx; choose from pdf,epub,html,slides,txt" in capsys.readouterr().err

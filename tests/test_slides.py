@@ -25,8 +25,33 @@ def _deck(src: Path, dest: Path) -> tuple[object, Path]:
 
 
 @pytest.fixture(scope="module")
-def flagship_deck(tmp_path_factory):
-    return _deck(FLAGSHIP, tmp_path_factory.mktemp("slides") / "flagship.slides")
+def flagship_built(tmp_path_factory):
+    """The flagship's deck alone, built and checked as `pipeline build --formats slides` does."""
+    from pipeline.build import build
+
+    return build(FLAGSHIP, tmp_path_factory.mktemp("dist-slides"), formats=("slides",))
+
+
+@pytest.fixture(scope="module")
+def flagship_deck(flagship_built):
+    return flagship_built.publication, flagship_built.files["slides"]
+
+
+def test_build_formats_slides_writes_the_deck_and_its_verdict(flagship_built):
+    import json
+
+    deck = flagship_built.files["slides"]
+    assert deck.name == "poverty-alleviation-cooperation.slides.pdf"
+    assert sorted(p.name for p in deck.parent.iterdir()) == ["check.json", deck.name]
+    verdict = json.loads((deck.parent / "check.json").read_text("utf-8"))["formats"]["slides"]
+    assert verdict["ok"] and verdict["info"]["slides"] == 23 and verdict["conformance"]["counts"]["fonts"] > 0
+
+
+def test_the_flagship_asks_for_its_deck(tmp_path):
+    from pipeline import formats
+
+    assert "slides" not in formats.default()  # a deck only for a publication that asks
+    assert source.load(FLAGSHIP).formats == ("pdf", "epub", "html", "slides")
 
 
 @pytest.fixture(scope="module")

@@ -268,7 +268,7 @@ def compare(exp, ex: Extracted) -> list[Finding]:
     out += comparison.compare_outline(FORMAT, "bookmark", exp, ex.outline)
     drawn = {e.display: exp.printed(e) for e in exp.outline}
     out += [Finding(FORMAT, f.kind, f.message) for f in pdf_reader.bookmark_pages(ex, lambda d: drawn.get(d, d))]
-    out += [Finding(FORMAT, f.kind, f.message) for f in comparison.compare_text("pdf", exp, ex.text)]
+    out += comparison.compare_text(FORMAT, exp, ex.text)  # formulas drawn: Format.drawn_text
     out += _speaker_notes(exp, ex)
     return out
 

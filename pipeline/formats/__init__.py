@@ -99,6 +99,13 @@ class Format:
 
     # ------------------------------------------------------------ check
 
+    def expected(self, pub: "Publication", shared: "Expected") -> "Expected":
+        """What this format must show of ``pub``; ``shared`` is what the
+        report's formats must (``Expected.from_publication``), worked out
+        once for all of them. A format that shows other content (the slide
+        deck: no ``.no-slides``, its speaker notes) works out its own."""
+        return shared
+
     def read(self, path: Path) -> "Extracted":
         """What the finished file shows, read back from it alone."""
         raise NotImplementedError
@@ -142,7 +149,7 @@ REGISTRY: dict[str, Format] = {}
 
 #: The modules that define the formats shipped with the pipeline; each
 #: registers its format when imported.
-MODULES = ("pipeline.formats.pdf", "pipeline.formats.epub", "pipeline.formats.html")
+MODULES = ("pipeline.formats.pdf", "pipeline.formats.epub", "pipeline.formats.html", "pipeline.formats.slides")
 
 
 def register(fmt: Format, replace: bool = False) -> Format:
