@@ -56,6 +56,14 @@ def _alive(pid: int) -> bool:
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
+def _answers(fmt: str, k: str) -> bool:
+    try:
+        service.ping(fmt, k)
+    except service.Unavailable:
+        return False
+    return True
+
+
 def _wait_until(predicate, timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
@@ -243,6 +251,7 @@ def test_a_service_killed_mid_check_gives_the_right_verdict_and_is_replaced(tamp
     assert [f.message for f in result.findings] == [f.message for f in once.findings] != []
     assert result.counts == once.counts and result.notes == once.notes
     # the next check finds a new service, started while the one-shot ran
+    _wait_until(lambda: _answers("epub", k), 60, "no new service was started")
     new_pid, new_served, _ = service.ping("epub", k)
     assert new_pid != pid and _alive(new_pid) and not _alive(pid)
     again = conformance.start_epubcheck(epub).wait()

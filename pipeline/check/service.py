@@ -256,6 +256,9 @@ def ensure(fmt: str) -> str:
                     ping(fmt, k)
                     return k
             if proc.poll() is not None:
+                with contextlib.suppress(Unavailable):
+                    ping(fmt, k)  # it lost the socket to one started by a build that died holding the lock
+                    return k
                 raise Unavailable(f"the service ended at start with status {proc.returncode} (see {log})")
             time.sleep(0.02)
         proc.kill()
@@ -273,6 +276,11 @@ def stop(fmt: str, k: str) -> int | None:
 
 
 # ---------------------------------------------------------------- one check
+
+def _replace(fmt: str) -> None:
+    with contextlib.suppress(Exception):
+        ensure(fmt)
+
 
 class ServiceRun:
     """A check sent to the warm service, in the background like
@@ -303,8 +311,8 @@ class ServiceRun:
             self.result = result
         except Exception as exc:  # noqa: BLE001 - whatever went wrong, the one-shot run gives the verdict
             self.failure = str(exc) or type(exc).__name__
-            with contextlib.suppress(Exception):
-                ensure(self.format)  # a new service for the next build, while wait() validates one-shot
+            # a new service for the next build, started while wait() validates one-shot
+            threading.Thread(target=_replace, args=(self.format,), daemon=True).start()
 
     def wait(self) -> conformance.Result:
         self._thread.join(timeout=max(1.0, conformance.TIMEOUT - (time.perf_counter() - self.started)))
