@@ -410,7 +410,8 @@ def run_tree(cmd: list[str], cwd: Path | None = None, env: dict | None = None, i
 _STEP = re.compile(r"^\S+: (.+) \((\d+\.\d+)s\)$")
 
 
-def ours(src: Path, out: Path, check: bool = True, fresh: bool = True) -> Measured:
+def ours(src: Path, out: Path, check: bool = True, fresh: bool = True, env: dict | None = None,
+         args: tuple[str, ...] = ()) -> Measured:
     """``python -m pipeline build`` with its check; its plain progress lines
     (stdout is a pipe) give each step's time. ``fresh``: the earlier run's
     outputs are removed first, so that the build is a first one (a rebuild
@@ -420,8 +421,8 @@ def ours(src: Path, out: Path, check: bool = True, fresh: bool = True) -> Measur
     if fresh:
         shutil.rmtree(out / src.name, ignore_errors=True)
     steps_by_label = {label: step for step, label in STEP_LABELS.items()}
-    env = {**os.environ, "CI": "true"}
-    cmd = [PY, "-m", "pipeline", "build", str(src), "--out", str(out), *([] if check else ["--no-check"])]
+    env = {**os.environ, "CI": "true", **(env or {})}
+    cmd = [PY, "-m", "pipeline", "build", str(src), "--out", str(out), *([] if check else ["--no-check"]), *args]
     m = run_tree(cmd, cwd=ROOT, env=env, ok=(0, 1))  # 1: the check failed, which the report says
     for line in m.stdout.splitlines():
         hit = _STEP.match(line.strip())
@@ -465,6 +466,146 @@ def bare(src: Path, work: Path) -> Measured:
     return total
 
 
+# ------------------------------------------------------------ the validators, cold and warm
+
+class Validators:
+    """The warm validator service (pipeline.check.service) seen from the
+    benchmark: a *cold* build gets a new empty per-user folder, so it finds
+    no service, starts one (as the first build on a machine does) and pays
+    the JVMs' start; a *warm* build uses the benchmark's own folder, where a
+    service was started by an untimed build before the runs. Every service
+    the benchmark starts is stopped at the end (``close``)."""
+
+    def __init__(self, work: Path):
+        self.work = work
+        self.folders: list[Path] = []
+        self.warm_folder = self._folder()
+
+    def _folder(self) -> Path:
+        path = Path(tempfile.mkdtemp(prefix="validators-", dir=self.work))
+        path.chmod(0o700)
+        self.folders.append(path)
+        return path
+
+    def cold(self) -> dict:
+        return {"PIPELINE_VALIDATOR_RUNTIME_DIR": str(self._folder())}
+
+    def warm(self) -> dict:
+        return {"PIPELINE_VALIDATOR_RUNTIME_DIR": str(self.warm_folder)}
+
+    def close(self) -> None:
+        code = ("from pipeline.check import service\n"
+                "for fmt in ('epub', 'html'):\n"
+                "    try: service.stop(fmt, service.key(fmt))\n"
+                "    except Exception: pass\n")
+        for folder in self.folders:
+            subprocess.run([PY, "-c", code], cwd=ROOT, capture_output=True,
+                           env={**os.environ, "PIPELINE_VALIDATOR_RUNTIME_DIR": str(folder)})
+        self.folders.clear()
+
+
+def edit_one_sentence(src: Path, copy: Path) -> Path:
+    """A copy of ``src`` with one word added to the first sentence of its
+    first part's file: the edit a writer saves while the preview runs."""
+    shutil.rmtree(copy, ignore_errors=True)
+    shutil.copytree(src, copy)
+    first = copy / reading_order(copy)[0]
+    text = first.read_text("utf-8")
+    lines = text.splitlines(keepends=True)
+    for i, line in enumerate(lines):
+        if line.strip() and not line.lstrip().startswith(("#", "-", "*", "|", ":", ">", "!", "[", "<", "`")) \
+                and "." in line:
+            lines[i] = line.replace(".", " indeed.", 1)
+            break
+    first.write_text("".join(lines), "utf-8")
+    return copy
+
+
+# ------------------------------------------------------------ the PDF laid out in parallel
+
+LAYOUT_RUN = r"""
+import json, sys, time
+from pathlib import Path
+src, out, jobs = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3])
+from pipeline.build import build
+t = time.monotonic()
+result = build(src, out, formats=("pdf",), check=False, jobs=jobs)
+wall = time.monotonic() - t
+events = [dict(step=e.step, start=e.start - t, end=e.end - t, pid=e.pid) for e in result.events]
+weights = {}
+try:
+    from pipeline.render import parallel, pdf
+    from pipeline.render.common import Design, body_html
+    chapters = pdf.prepare(result.publication, body_html(result.publication, Design()))
+    weights = {n: [p.weight for p in parallel.plan(chapters, n)] for n in (jobs, 1, 2, 4, 8, 16)}
+except Exception as exc:
+    weights = {"error": str(exc)}
+print(json.dumps(dict(wall=wall, timings=result.timings, events=events, weights=weights)))
+"""
+
+
+@dataclass
+class Layout:
+    """One PDF-only build without its check, at ``jobs`` workers."""
+
+    jobs: int
+    measured: Measured
+    wall: float = 0.0  # the build's own clock, from before loading to the PDF written
+    timings: dict = field(default_factory=dict)
+    events: list = field(default_factory=list)
+    weights: dict = field(default_factory=dict)  # workers -> the weights of the pieces parallel.plan makes
+    size: int = 0  # bytes of the PDF
+
+
+def layout(src: Path, out: Path, jobs: int) -> Layout:
+    shutil.rmtree(out / src.name, ignore_errors=True)
+    m = run_tree([PY, "-c", LAYOUT_RUN, str(src), str(out), str(jobs)], cwd=ROOT, env={**os.environ, "CI": "true"})
+    data = json.loads(m.stdout.strip().splitlines()[-1])
+    made = out / src.name / f"{src.name}.pdf"
+    m.pdf_pages = pdf_pages(made)
+    return Layout(jobs, m, data["wall"], data["timings"], data["events"],
+                  {int(k): v for k, v in data["weights"].items() if k != "error"}, made.stat().st_size)
+
+
+def _makespan(durations: list[float], workers: int) -> float:
+    """Longest first onto the least loaded worker, as the pool feeds them."""
+    loads = [0.0] * workers
+    for d in sorted(durations, reverse=True):
+        loads[loads.index(min(loads))] += d
+    return max(loads)
+
+
+def extrapolate(run: Layout, cores=(1, 2, 4, 8, 16)) -> tuple[dict, dict]:
+    """The PDF build's wall time at more cores, on paper, from one measured
+    parallel run: its serial steps as measured (reading the source, the
+    body, the assembly, and the wait between phases), the main matter's
+    pieces as ``parallel.plan`` would cut them for that many workers, each
+    costing its text's weight times the seconds per weight measured, fed
+    longest first; then the front matter and the folio stamps, timed as
+    measured and spread over the workers (the front matter is one task, so
+    never shorter than it was)."""
+    ev = run.events
+    main = [e for e in ev if e["step"].startswith("pdf main")]
+    later = [e for e in ev if e["step"].startswith(("pdf stamps", "pdf front"))]
+    pdf = next((e for e in ev if e["step"] == "pdf"), None)
+    if not main or pdf is None or run.jobs not in run.weights:
+        return {}, {}
+    main_work = sum(e["end"] - e["start"] for e in main)
+    rate = main_work / max(1, sum(run.weights[run.jobs]))
+    main_span = max(e["end"] for e in main) - min(e["start"] for e in main)
+    later_span = (max(e["end"] for e in later) - max(e["end"] for e in main)) if later else 0.0
+    front = max((e["end"] - e["start"] for e in later if e["step"] == "pdf front"), default=0.0)
+    later_work = sum(e["end"] - e["start"] for e in later)
+    serial = run.wall - main_span - later_span
+    parts = {"serial": serial, "main work": main_work, "later work": later_work, "front": front,
+             "pieces": len(main)}
+    out = {}
+    for n in cores:
+        weights = run.weights.get(n) or run.weights[run.jobs]
+        out[n] = serial + _makespan([w * rate for w in weights], n) + max(front, later_work / n)
+    return out, parts
+
+
 # ------------------------------------------------------------ the report
 
 def median(xs):
@@ -484,6 +625,9 @@ class Subject:
     bare: list[Measured] = field(default_factory=list)
     unchecked: list[Measured] = field(default_factory=list)  # ours with --no-check
     rebuilt: list[Measured] = field(default_factory=list)  # ours again over its own outputs, nothing changed
+    warm: list[Measured] = field(default_factory=list)  # ours with the validator service already running
+    edited: list[Measured] = field(default_factory=list)  # ours again after one sentence was edited, warm
+    layouts: list[Layout] = field(default_factory=list)  # the PDF alone, at 1 worker and at every core
     note: str = ""
 
     def med(self, which: str, what: str):
@@ -522,7 +666,8 @@ def machine() -> dict:
     }
 
 
-WHO = {"ours": "ours", "rebuilt": "ours, rebuilt unchanged", "bare": "bare"}
+WHO = {"ours": "ours, cold", "warm": "ours, warm", "edited": "ours, one sentence edited, warm",
+       "rebuilt": "ours, rebuilt unchanged, warm", "bare": "bare"}
 
 
 def table(results: list[Subject]) -> str:
@@ -539,7 +684,7 @@ def table(results: list[Subject]) -> str:
         "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
     ]
     for r in results:
-        for who in ("ours", "rebuilt", "bare"):
+        for who in ("ours", "warm", "edited", "rebuilt", "bare"):
             if not getattr(r, who):
                 continue
             pdf_s = r.med(who, "pdf")
@@ -549,16 +694,22 @@ def table(results: list[Subject]) -> str:
                 f"{fmt_s(r.med(who, 'check')) if who != 'bare' else '–'} | **{fmt_s(r.med(who, 'wall'))}** | "
                 f"{fmt_s(r.med(who, 'cpu'))} | {mb(r.med(who, 'peak_rss'))} | {mb(r.med(who, 'peak_pss'))} | "
                 f"{rate(r.med(who, 'pdf_pages') or r.med('unchecked', 'pdf_pages'), pdf_s)} |")
-    lines += ["", "| publication | words | ours s | bare s | **ours / bare** | ours without check s | check adds | "
-                  "ours CPU / bare CPU |",
-              "|---|--:|--:|--:|--:|--:|--:|--:|"]
+    lines += ["", "| publication | words | ours cold s | ours warm s | bare s | **cold / bare** | **warm / bare** | "
+                  "ours without check s | check adds (cold) | ours CPU / bare CPU |",
+              "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|"]
+    ratio = lambda x, y: f"**{x / y:.2f}×**" if x and y else "–"
     for r in results:
-        o, b, u = r.med("ours", "wall"), r.med("bare", "wall"), r.med("unchecked", "wall")
-        ratio = f"**{o / b:.2f}×**" if o and b else "–"
+        o, w, b, u = r.med("ours", "wall"), r.med("warm", "wall"), r.med("bare", "wall"), r.med("unchecked", "wall")
         adds = f"{o - u:.2f} s ({100 * (o - u) / o:.0f} %)" if o and u else "–"
         cpu = f"{r.med('ours', 'cpu') / r.med('bare', 'cpu'):.2f}×" if r.bare and r.med("bare", "cpu") else "–"
-        lines.append(f"| {r.label} | {r.facts.get('words', 0):,} | {fmt_s(o)} | {fmt_s(b)} | {ratio} | {fmt_s(u)} | "
-                     f"{adds} | {cpu} |")
+        lines.append(f"| {r.label} | {r.facts.get('words', 0):,} | {fmt_s(o)} | {fmt_s(w)} | {fmt_s(b)} | "
+                     f"{ratio(o, b)} | {ratio(w, b)} | {fmt_s(u)} | {adds} | {cpu} |")
+        for who in ("edited", "rebuilt"):
+            x = r.med(who, "wall")
+            if x:
+                lines.append(f"| {r.label}, {WHO[who].removeprefix('ours, ')} | | | {fmt_s(x)} | {fmt_s(b)} | | "
+                             f"{ratio(x, b)} | | | |")
+    lines += layout_table(results)
     for r in results:
         failures = [m.failed for m in r.ours if m.failed]
         if failures:
@@ -571,6 +722,31 @@ def table(results: list[Subject]) -> str:
     if notes:
         lines += [""] + notes
     return "\n".join(lines)
+
+
+def layout_table(results: list[Subject]) -> list[str]:
+    """The PDF alone at one worker and at every core, and on paper at more."""
+    rows = [r for r in results if len(r.layouts) >= 2]
+    if not rows:
+        return []
+    cores = (1, 2, 4, 8, 16)
+    lines = ["", "The PDF alone (`--formats pdf --no-check`), one run each: laid out by one WeasyPrint document "
+             "(`--jobs 1`) and in pieces on every core, and on paper at more cores (see *Parallel layout* below "
+             "for how).", "",
+             "| publication | PDF pages 1 / all | size 1 / all kB | size ratio | jobs 1 s | jobs "
+             f"{rows[0].layouts[-1].jobs} s | **speed-up** | pieces | serial s | "
+             + " | ".join(f"{n} cores s (on paper)" for n in cores) + " |",
+             "|---|--:|--:|--:|--:|--:|--:|--:|--:|" + "--:|" * len(cores)]
+    for r in rows:
+        one, many = r.layouts[0], r.layouts[-1]
+        paper, parts = extrapolate(many, cores)
+        size = [one.size, many.size]
+        lines.append(
+            f"| {r.label} | {one.measured.pdf_pages} / {many.measured.pdf_pages} | {size[0] / 1000:.0f} / "
+            f"{size[1] / 1000:.0f} | {size[1] / size[0]:.3f} | {one.measured.wall:.2f} | {many.measured.wall:.2f} | "
+            f"**{one.measured.wall / many.measured.wall:.2f}×** | {parts.get('pieces', '–')} | "
+            f"{fmt_s(parts.get('serial'))} | " + " | ".join(fmt_s(paper.get(n)) for n in cores) + " |")
+    return lines
 
 
 def report(results: list[Subject], info: dict, started: dt.datetime, seconds: float, load: tuple) -> str:
@@ -695,11 +871,12 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", default="10,300,1000", help="pages, comma-separated (default 10,300,1000)")
     ap.add_argument("--runs", type=int, default=3, help="runs of each size (default 3); medians are reported")
-    ap.add_argument("--budget", type=float, default=540,
+    ap.add_argument("--budget", type=float, default=840,
                     help="seconds for the whole benchmark; the largest sizes get fewer runs to stay in it")
     ap.add_argument("--no-check", action="store_true", help="build ours without its check (not a fair comparison; "
                     "for looking at the formats alone)")
     ap.add_argument("--no-flagship", action="store_true", help="leave out the flagship publication")
+    ap.add_argument("--no-layout", action="store_true", help="leave out the PDF-alone runs at 1 and at every core")
     ap.add_argument("--no-write", action="store_true", help="print the table; do not write docs/benchmarks.md")
     ap.add_argument("--profile", type=int, metavar="PAGES", help="profile one build of PAGES pages instead")
     ap.add_argument("--generate", type=int, metavar="PAGES", help="only write a publication of PAGES pages")
@@ -742,32 +919,56 @@ def bench(args, work: Path) -> int:
     # Largest first: its first run tells how long a page takes, so that the
     # runs of the smaller ones can be reserved before it repeats; the
     # largest is not built without its check (its runs are the dearest).
-    per_page, fixed = None, 8.0  # seconds of one round (ours, bare, ours unchecked) per page, and per round
-    for i, subject in enumerate(subjects):
-        smaller = subjects[i + 1:]
-        unchecked = i > 0 or len(subjects) == 1
-        for run in range(args.runs):
-            t = time.perf_counter()
-            subject.ours.append(ours(subject.src, work / "out", check=not args.no_check))
-            subject.bare.append(bare(subject.src, work / "bare"))
-            if unchecked and not args.no_check:
-                subject.unchecked.append(ours(subject.src, work / "out-unchecked", check=False))
-            if subject.label == "flagship" and not args.no_check:
-                subject.rebuilt.append(ours(subject.src, work / "out", fresh=False))
-            one = time.perf_counter() - t
-            if per_page is None:
-                per_page = max(0.0, one - fixed) / subject.pages
-            print(f"{subject.label:>11} run {run + 1}: ours {subject.ours[-1].wall:6.2f} s, "
-                  f"bare {subject.bare[-1].wall:6.2f} s ({time.perf_counter() - t0:.0f} s so far)",
-                  file=sys.stderr, flush=True)
-            if run + 1 == args.runs:
-                break
-            left = args.budget - (time.perf_counter() - t0)
-            reserved = sum((fixed + 1.5 * per_page * s.pages) * args.runs for s in smaller)
-            if one + reserved > left:
-                subject.note = (f"{run + 1} run{'s' if run else ''} instead of {args.runs}: another would not have "
-                                f"fit in the {args.budget:.0f} s budget of `make bench` beside the smaller ones' runs")
-                break
+    from pipeline.render.parallel import jobs_available
+
+    cores = jobs_available()
+    validators = Validators(work)
+    try:
+        if not args.no_check:  # start the warm service, untimed
+            ours(FLAGSHIP, work / "warming", env=validators.warm())
+        per_page, fixed = None, 12.0  # seconds of one round per page, and per round
+        for i, subject in enumerate(subjects):
+            smaller = subjects[i + 1:]
+            unchecked = i > 0 or len(subjects) == 1
+            for run in range(args.runs):
+                t = time.perf_counter()
+                subject.ours.append(ours(subject.src, work / "out", check=not args.no_check, env=validators.cold()))
+                if not args.no_check:
+                    subject.warm.append(ours(subject.src, work / "out", env=validators.warm()))
+                subject.bare.append(bare(subject.src, work / "bare"))
+                if unchecked and not args.no_check:
+                    subject.unchecked.append(ours(subject.src, work / "out-unchecked", check=False))
+                if subject.label == "flagship" and not args.no_check:
+                    subject.rebuilt.append(ours(subject.src, work / "out", fresh=False, env=validators.warm()))
+                    copy = work / "edited" / subject.src.name
+                    shutil.rmtree(copy, ignore_errors=True)
+                    shutil.copytree(subject.src, copy)
+                    ours(copy, work / "out-edited", env=validators.warm())  # the outputs before the edit
+                    edit_one_sentence(subject.src, copy)
+                    subject.edited.append(ours(copy, work / "out-edited", fresh=False, env=validators.warm()))
+                one = time.perf_counter() - t
+                if per_page is None:
+                    per_page = max(0.0, one - fixed) / subject.pages
+                print(f"{subject.label:>11} run {run + 1}: ours {subject.ours[-1].wall:6.2f} s cold"
+                      + (f", {subject.warm[-1].wall:6.2f} s warm" if subject.warm else "")
+                      + f", bare {subject.bare[-1].wall:6.2f} s ({time.perf_counter() - t0:.0f} s so far)",
+                      file=sys.stderr, flush=True)
+                if run + 1 == args.runs:
+                    break
+                left = args.budget - (time.perf_counter() - t0)
+                reserved = sum((fixed + 1.5 * per_page * s.pages) * args.runs for s in smaller)
+                if one + reserved > left:
+                    subject.note = (f"{run + 1} run{'s' if run else ''} instead of {args.runs}: another would not "
+                                    f"have fit in the {args.budget:.0f} s budget of `make bench` beside the smaller "
+                                    f"ones' runs")
+                    break
+            if subject.pages >= 300 and cores > 1 and not args.no_layout:
+                for jobs in (1, cores):
+                    subject.layouts.append(layout(subject.src, work / "out-layout", jobs))
+                    print(f"{subject.label:>11} PDF alone, {jobs} job(s): {subject.layouts[-1].measured.wall:6.2f} s",
+                          file=sys.stderr, flush=True)
+    finally:
+        validators.close()
     subjects.sort(key=lambda s: s.pages)
     seconds = time.perf_counter() - t0
     text = report(subjects, info, started, seconds, (load0, os.getloadavg()[0]))
