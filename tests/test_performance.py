@@ -194,7 +194,7 @@ def _project_copy(tmp: Path) -> Path:
     tree = tmp / "project"
     tree.mkdir()
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
-    for name in ("pipeline", "templates"):
+    for name in ("pipeline", "templates", "java"):
         shutil.copytree(ROOT / name, tree / name, ignore=ignore)
     for name in ("Makefile", "pyproject.toml"):
         shutil.copy2(ROOT / name, tree / name)
