@@ -1,5 +1,5 @@
-"""``pipeline preview``: pictures of a built PDF, for a quick look and for
-the README.
+"""``pipeline preview``: pictures of the built outputs, for a quick look and
+for the README: each format's own (``Format.preview``), here the PDF's.
 
 The first pages are rendered to PNG by PDFium (``pypdfium2``, no system
 tools) and laid side by side on a contact sheet with Pillow. Rendering is
@@ -170,43 +170,52 @@ def _label_font(size: int):
 
 
 def run(source_dir: Path, out: Path, report, pages: int | tuple[int, ...] = 4, width: int = 800,
-        dest: Path | None = None) -> Preview:
-    """``pipeline preview``: build first if the PDF is missing or older than
-    its source or the templates, then picture its pages."""
-    from pipeline.build import output_name
+        dest: Path | None = None) -> dict[str, str]:
+    """``pipeline preview``: build first if no pictured output is there or
+    one is older than its source or the templates, then picture each format
+    that has pictures (``Format.preview``: the PDF's pages, the HTML page's
+    screens). Returns what was made, by format."""
+    from pipeline import formats
     from pipeline.progress import run_build
     from pipeline.render.common import DEFAULT_TEMPLATES
 
     source_dir = Path(source_dir)
     slug = source_dir.resolve().name
-    pdf = Path(out) / slug / output_name(slug, "pdf")
-    if stale(pdf, [source_dir, DEFAULT_TEMPLATES]):
-        report.line(f"{pdf} is missing or older than its source; building it first")
+    folder = Path(out) / slug
+    pictured = [f for f in formats.REGISTRY.values() if f.pictured()]
+    files = [folder / f.output_name(slug) for f in pictured]
+    present = [f for f in files if f.is_file()]
+    if not present or any(stale(f, [source_dir, DEFAULT_TEMPLATES]) for f in present):
+        shown = present[0] if present else files[0] if files else folder
+        report.line(f"{shown} is missing or older than its source; building it first")
         run_build(report, source_dir, out=out)
-    from pipeline.screens import screenshot_html
 
-    html = pdf.with_name(output_name(slug, "html"))
     from pipeline.render.slides import SUFFIX
 
-    deck = pdf.with_name(slug + SUFFIX)  # the slide deck, when the publication asks for one
+    deck = folder / (slug + SUFFIX)  # the slide deck, when the publication asks for one
+    made: dict[str, str] = {}
+    slides = None
+
+    def picture(where: Path) -> None:
+        nonlocal slides
+        for fmt in pictured:
+            file = folder / fmt.output_name(slug)
+            if file.is_file():
+                said = fmt.preview(file, where, pages=pages, width=width)
+                if said:
+                    made[fmt.name] = said
+        slides = render_slides(deck, where, width=width) if deck.is_file() else None
+
     if dest:
-        result = render_pages(pdf, Path(dest), pages=pages, width=width)
-        screens = screenshot_html(html, Path(dest)) if html.is_file() else []
-        slides = render_slides(deck, Path(dest), width=width) if deck.is_file() else None
+        picture(Path(dest))
     else:  # inside <out>/<slug>/: not while a build swaps that folder
         from pipeline.lock import output_lock
 
         with output_lock(out, slug):
-            result = render_pages(pdf, preview_dir(out, slug), pages=pages, width=width)
-            screens = screenshot_html(html, preview_dir(out, slug)) if html.is_file() else []
-            slides = render_slides(deck, preview_dir(out, slug), width=width) if deck.is_file() else None
-    shown = ", ".join(p.name for p in result.pages)
-    report.line(f"{slug}: {len(result.pages)} of {result.page_count} pages as PNG ({shown}) "
-                f"and {result.sheet.name} in {result.sheet.parent}")
-    if screens:
-        report.line(f"{slug}: the HTML page at phone and desktop widths, light and dark "
-                    f"({', '.join(p.name for p in screens)})")
+            picture(preview_dir(out, slug))
+    for said in made.values():
+        report.line(f"{slug}: {said}")
     if slides is not None:
         report.line(f"{slug}: the slide deck's {slides.page_count} slides as PNG "
                     f"({slides.pages[0].name} … {slides.pages[-1].name}) and {slides.sheet.name}")
-    return result
+    return made

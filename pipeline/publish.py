@@ -323,14 +323,32 @@ def pdf_facts(pdf: Path, cover_width: int = 360) -> tuple[int, str]:
     return pages, "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
+#: What the landing page calls each file of an edition; a format not named
+#: here is called by its ``Format.label`` (pipeline.formats). The site leads
+#: with the PDF (``LEAD``): its cover, its page count, a stable address.
 ROLE_LABELS = {"pdf": "PDF", "epub": "EPUB", "html": "HTML page", "source": "Source", "check": "Check report"}
+LEAD = "pdf"
+
+
+def _label(role: str) -> str:
+    from pipeline import formats
+
+    return ROLE_LABELS.get(role) or (formats.get(role).label if role in formats.REGISTRY else role)
+
+
+def _listed_roles() -> list[str]:
+    """The files a landing page lists for an edition: every format's, in
+    the registry's order, then the source."""
+    from pipeline.editions import roles_in_order
+
+    return [r for r in roles_in_order() if r != "check"]
 
 
 def _file_row(ed: Edition, role: str, base: str) -> dict | None:
     f = ed.file(role)
     if f is None:
         return None
-    return {"role": role, "label": ROLE_LABELS[role], "name": f.name, "href": f"{base}{ed.version}/{f.name}",
+    return {"role": role, "label": _label(role), "name": f.name, "href": f"{base}{ed.version}/{f.name}",
             "size": f.size, "size_text": human_size(f.size), "sha256": f.sha256}
 
 
@@ -351,18 +369,18 @@ def publication_page_data(eds: list[Edition], signed: set[tuple[str, str]] | Non
     meta = archived_yaml(latest)
     notes = {str(h.get("version")): h.get("note", "") for h in (meta.get("edition") or {}).get("history") or []
              if isinstance(h, dict)}
-    pages, cover = pdf_facts(latest.folder / latest.file("pdf").name)
+    pages, cover = pdf_facts(latest.folder / latest.file(LEAD).name)
 
     def edition(ed: Edition) -> dict:
         return {"version": ed.version, "date": ed.manifest["edition_date"], "released": ed.manifest.get("released", ""),
                 "note": notes.get(ed.version, ""), "sums_href": f"{ed.version}/{SUMS}",
                 "signature_href": f"{ed.version}/{SUMS}{SIGNATURE}" if (ed.slug, ed.version) in signed else "",
                 "manifest_href": f"{ed.version}/{MANIFEST}",
-                "files": [r for r in (_file_row(ed, role, "") for role in ("pdf", "epub", "html", "source")) if r]}
+                "files": [r for r in (_file_row(ed, role, "") for role in _listed_roles()) if r]}
 
     current = edition(latest)
-    current["pdf"] = {**_file_row(latest, "pdf", ""), "pages": pages}
-    current["others"] = [r for r in (_file_row(latest, role, "") for role in ("epub", "html", "source")) if r]
+    current["pdf"] = {**_file_row(latest, LEAD, ""), "pages": pages}
+    current["others"] = [r for r in (_file_row(latest, role, "") for role in _listed_roles() if role != LEAD) if r]
     page = {
         "slug": latest.slug,
         "title": meta.get("title") or latest.manifest.get("title", latest.slug),
@@ -527,7 +545,7 @@ def feed_data(config: Config, pubs: dict[str, list[Edition]], titles: dict[str, 
     for slug, eds in pubs.items():
         page = titles[slug]
         for ed in eds:
-            pdf = ed.file("pdf")
+            pdf = ed.file(LEAD)
             note = next((e["note"] for e in [page["latest"], *page["earlier"]] if e["version"] == ed.version), "")
             entries.append({
                 "id": _entry_id(ed),
@@ -797,6 +815,12 @@ def publish(archive: Path | str = DEFAULT_ARCHIVE, config: Config | None = None,
         raise BuildError(f"{archive} holds no released edition; nothing was published\n"
                          f"  hint: release one first: `pipeline release sources/<slug>`")
     wanted = set(slugs_of(sources, archive)) if sources else {e.slug for e in all_eds}
+    for ed in all_eds:
+        if ed.slug in wanted and ed.file(LEAD) is None:
+            raise BuildError(f"{ed.folder} holds no {_label(LEAD)}, which the site's page of {ed.slug} leads with "
+                             f"(its cover, its page count, {ed.slug}/{ed.slug}.pdf); nothing was published\n"
+                             f"  hint: add {LEAD} to 'formats:' in {ed.slug}'s publication.yaml, then release a new "
+                             f"edition")
     ledger = read_ledger(archive)
     result = Published(dest.name)
     signer = None
@@ -861,7 +885,8 @@ def publish(archive: Path | str = DEFAULT_ARCHIVE, config: Config | None = None,
             elif site.set_latest(slug, newest.version, files):
                 result.steps.append(Step(f"{slug}/{LATEST}/", "updated"))
                 say(f"{slug}/{LATEST}/: now {newest.version}")
-            pdf = next(f for f in files if f.key.endswith(".pdf"))
+            lead = newest.file(LEAD)
+            pdf = next(f for f in files if f.key == f"{slug}/{newest.version}/{lead.name}")
             mutable.append(SiteFile(f"{slug}/{slug}.pdf", pdf.sha256, pdf.size, source=pdf.source,
                                     download=f"{slug}-{newest.version}.pdf"))
 
@@ -977,7 +1002,7 @@ def verify_remote(archive: Path | str = DEFAULT_ARCHIVE, config: Config | None =
             if not eds:
                 continue
             newest = max(eds, key=lambda e: version_key(e.version))
-            pdf = newest.file("pdf")
+            pdf = newest.file(LEAD)
             key = f"{slug}/{slug}.pdf"
             found = read_back(key) if key in keys else None
             if pdf is not None and found != pdf.sha256:

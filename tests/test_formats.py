@@ -142,6 +142,17 @@ def test_publication_yaml_chooses_the_formats_and_release_archives_them(tmp_path
     assert "pdf_variant" not in edition.manifest  # a fact of the PDF's, which was not built
     assert verify(archive).ok
 
+    # the site's page leads with the PDF: an edition without one is refused, with the way out
+    config = tmp_path / "publish.yaml"
+    config.write_text(f"title: Reports\ndestinations:\n  site:\n    type: folder\n    path: {tmp_path / 'site'}\n",
+                      encoding="utf-8")
+    capsys.readouterr()
+    assert main(["publish", "--archive", str(archive), "--config", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert "holds no PDF, which the site's page of sample-report leads with" in err
+    assert "hint: add pdf to 'formats:'" in err and "Traceback" not in err
+    assert not (tmp_path / "site" / "sample-report").exists()
+
 
 def test_an_unknown_format_in_publication_yaml_is_one_message_with_its_line(tmp_path, capsys):
     src = copy_fixture(tmp_path, "[pdf, ePub, slidez]")

@@ -134,6 +134,19 @@ class Format:
     def locate_in_source(self, file: Path, result: "Result", pub: "Publication") -> None:
         """Point the validator's findings at the source (file:line)."""
 
+    # ------------------------------------------------------------ preview
+
+    def preview(self, file: Path, dest: Path, pages=4, width: int = 800) -> str | None:
+        """``pipeline preview``: pictures of ``file`` (PNG) written into
+        ``dest``; returns what was made, in a few words, or None when the
+        format is not pictured. ``pages``: how many (or which) pages, for a
+        format that has pages; ``width``: the pictures' width in pixels."""
+        return None
+
+    @classmethod
+    def pictured(cls) -> bool:
+        return cls.preview is not Format.preview
+
     # ------------------------------------------------------------ summary
 
     def pages(self, path: Path) -> int | None:

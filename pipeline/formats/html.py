@@ -39,6 +39,14 @@ class Html(Format):
 
         return conformance.reuse(self.name, file, previous) or conformance.start_vnu(file)
 
+    def preview(self, file: Path, dest: Path, pages=4, width: int = 800) -> str | None:
+        from pipeline.screens import screenshot_html
+
+        screens = screenshot_html(file, dest)
+        if not screens:
+            return None
+        return f"the HTML page at phone and desktop widths, light and dark ({', '.join(p.name for p in screens)})"
+
     def locate_in_source(self, file: Path, result, pub) -> None:
         from pipeline.check import conformance
 

@@ -78,6 +78,14 @@ class Pdf(Format):
 
         return conformance.check_pdf(file, pub.meta)
 
+    def preview(self, file: Path, dest: Path, pages=4, width: int = 800) -> str:
+        from pipeline.preview import render_pages
+
+        result = render_pages(file, dest, pages=pages, width=width)
+        shown = ", ".join(p.name for p in result.pages)
+        return (f"{len(result.pages)} of {result.page_count} pages as PNG ({shown}) "
+                f"and {result.sheet.name} in {result.sheet.parent}")
+
     def pages(self, path: Path) -> int | None:
         import pypdfium2
 
