@@ -190,21 +190,15 @@ def run(source_dir: Path, out: Path, report, pages: int | tuple[int, ...] = 4, w
         report.line(f"{shown} is missing or older than its source; building it first")
         run_build(report, source_dir, out=out)
 
-    from pipeline.render.slides import SUFFIX
-
-    deck = folder / (slug + SUFFIX)  # the slide deck, when the publication asks for one
     made: dict[str, str] = {}
-    slides = None
 
     def picture(where: Path) -> None:
-        nonlocal slides
         for fmt in pictured:
             file = folder / fmt.output_name(slug)
             if file.is_file():
                 said = fmt.preview(file, where, pages=pages, width=width)
                 if said:
                     made[fmt.name] = said
-        slides = render_slides(deck, where, width=width) if deck.is_file() else None
 
     if dest:
         picture(Path(dest))
@@ -215,7 +209,4 @@ def run(source_dir: Path, out: Path, report, pages: int | tuple[int, ...] = 4, w
             picture(preview_dir(out, slug))
     for said in made.values():
         report.line(f"{slug}: {said}")
-    if slides is not None:
-        report.line(f"{slug}: the slide deck's {slides.page_count} slides as PNG "
-                    f"({slides.pages[0].name} … {slides.pages[-1].name}) and {slides.sheet.name}")
     return made

@@ -63,6 +63,14 @@ class Slides(Format):
         result.findings[:] = [Finding(self.name, f.kind, f.message) for f in result.findings]
         return result
 
+    def preview(self, file: Path, dest: Path, pages=4, width: int = 800) -> str:
+        """Every slide as PNG and a sheet of them all."""
+        from pipeline.preview import render_slides
+
+        slides = render_slides(file, dest, width=width)
+        return (f"the slide deck's {slides.page_count} slides as PNG "
+                f"({slides.pages[0].name} … {slides.pages[-1].name}) and {slides.sheet.name}")
+
     def pages(self, path: Path) -> int | None:
         import pypdfium2
 
