@@ -187,20 +187,28 @@ The funds are described in the annex of the ministry's budget.
   ::: notes
   Mention the audit.
   :::
+
+---
+
+Each fund is audited every year.
 """)
     pub, path = _deck(src, tmp_path / "deck.pdf")
     ex, findings = slides_check.check(pub, path)
     assert findings == []
     slide = next(i for i, p in enumerate(ex.pages) if strict("Every district gets a repair fund") in strict(p.text))
     assert ex.info["notes"] == {str(slide + 1): "Say that the funds start next year.\n\nMention the audit."}
-    assert "audit" not in ex.pages[slide].text
+    assert "Mention the audit" not in ex.pages[slide].text
     assert strict("Funds: next year.") in strict(ex.pages[slide].text)
     assert strict("annex of the ministry") not in strict(" ".join(ex.text))
+    # the horizontal rule broke the slide: the next one continues under the same title
+    after = ex.pages[slide + 1].text
+    assert strict("Each fund is audited every year.") in strict(after) and "Next steps (cont.)" in after
+    assert strict("Each fund") not in strict(ex.pages[slide].text)
 
     # the report: no notes, nothing only for the slides, what is left out of them
     report = "".join(body_html(pub, Design()).chapters[pub.chapters[-1].id].itertext())
     assert "repair fund" in report and "annex of the ministry" in report
-    assert "start next year" not in report and "Funds: next year" not in report and "audit" not in report
+    assert "start next year" not in report and "Funds: next year" not in report and "Mention the audit" not in report
 
     # notes the deck lost are a finding
     with pikepdf.open(path) as pdf:
