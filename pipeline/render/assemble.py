@@ -213,8 +213,9 @@ def _add_piece(state: _State, src: pikepdf.Pdf, k: int) -> None:
                 for kid in kids:  # a piece in another language than the front matter says so
                     if isinstance(kid, Dictionary) and "/Lang" not in kid:
                         kid.Lang = lang
-            kids = [copy(kid) for kid in kids]
-            entries = [(key, copy(value) if value is not None else None) for key, value in entries]
+            kids = _copy_all(out, src, kids)
+            values = _copy_all(out, src, [value for _, value in entries])
+            entries = [(key, value) for (key, _), value in zip(entries, values)]
             for n, j in placeholders:
                 key, value = entries[n]
                 if j is None:
@@ -245,11 +246,12 @@ def _add_piece(state: _State, src: pikepdf.Pdf, k: int) -> None:
     old = root.get("/Dests")
     if isinstance(old, Dictionary):
         found += [(String(str(key)[1:]), value) for key, value in old.items()]
-    for key, value in found:
+    values = _copy_all(out, src, [value for _, value in found]) if k else [value for _, value in found]
+    for (key, _), value in zip(found, values):
         raw = bytes(key)
         if raw in state.dests:
             raise ValueError(f"assemble: the anchor {str(key)!r} is in piece {state.dests[raw][2]} and in piece {k}")
-        state.dests[raw] = (key, copy(value), k)
+        state.dests[raw] = (key, value, k)
 
     # bookmarks: the top-level items, their nesting kept
     outlines = root.get("/Outlines")
@@ -260,13 +262,23 @@ def _add_piece(state: _State, src: pikepdf.Pdf, k: int) -> None:
         seen.add(item.objgen)
         items.append(item)
         item = item.get("/Next")
-    for item in items:
-        if k:
+    counts = [int(item.get("/Count", 0)) for item in items]
+    if k:
+        for item in items:
             for key in ("/Parent", "/Prev", "/Next"):
                 if key in item:
                     del item[key]
-        items_count = int(item.get("/Count", 0))
-        state.outline_items.append((copy(item), items_count))
+        items = _copy_all(out, src, items)
+    state.outline_items.extend(zip(items, counts))
+
+
+def _copy_all(out: pikepdf.Pdf, src: pikepdf.Pdf, objects: list) -> list:
+    """Copies in ``out`` of ``src``'s objects, in one call to qpdf (one
+    foreign-object map per source file: the pages copied before are
+    referred to, not copied again)."""
+    if not objects:
+        return []
+    return list(out.copy_foreign(src.make_indirect(Array(objects))))
 
 
 def _copier(out: pikepdf.Pdf):
@@ -309,11 +321,20 @@ def _offset_struct_parents(pages, offset: int) -> None:
             done.add(obj.objgen)
         obj[key] = int(obj[key]) + offset
 
+    seen_xobjects = set()  # WeasyPrint gives every page one resource dictionary: walk it once
     for page in pages:
         shift(page.obj, "/StructParents")
         for annot in page.obj.get("/Annots") or []:
             shift(annot, "/StructParent")
-        xobjects = (page.obj.get("/Resources") or {}).get("/XObject") or {}
+        resources = page.obj.get("/Resources")
+        xobjects = resources.get("/XObject") if isinstance(resources, Dictionary) else None
+        if not isinstance(xobjects, Dictionary):
+            continue
+        holder = xobjects if xobjects.is_indirect else resources
+        if holder.is_indirect:
+            if holder.objgen in seen_xobjects:
+                continue
+            seen_xobjects.add(holder.objgen)
         for _, xobject in xobjects.items():
             shift(xobject, "/StructParents")
 
@@ -689,29 +710,48 @@ def _dedupe_streams(out: pikepdf.Pdf) -> None:
     once: every reference to a copy is pointed at the first. Only streams
     whose dictionaries hold no indirect references, so that equal keys mean
     equal streams."""
-    first: dict[tuple, Stream] = {}
+    similar: dict[str, list[Stream]] = {}
     replace: dict[tuple[int, int], Stream] = {}
+    containers = []  # what may refer to a stream: one walk over the file's objects
     for obj in out.objects:
+        if isinstance(obj, Array):
+            # not a parent tree's array of structure elements (a missed array would only
+            # keep a duplicate, never break a reference)
+            if not (len(obj) and isinstance(obj[0], Dictionary) and obj[0].get("/Type") in _NO_STREAMS):
+                containers.append(obj)
+            continue
+        if isinstance(obj, Dictionary):
+            if obj.get("/Type") not in _NO_STREAMS:  # most of a tagged PDF's objects, none refers to a stream
+                containers.append(obj)
+            continue
         if not isinstance(obj, Stream):
             continue
+        containers.append(obj)
         try:
-            d = {str(key): value for key, value in obj.stream_dict.items() if key != "/Length"}
+            d = {str(key): value for key, value in obj.stream_dict.items()}
             if any(_has_indirect(v) for v in d.values()):
                 continue
-            key = (repr(sorted((k, _text(v)) for k, v in d.items())), obj.read_raw_bytes())
+            # the dictionary (with /Length) first: the bytes are read only where two agree
+            similar.setdefault(repr(sorted((k, _text(v)) for k, v in d.items())), []).append(obj)
         except pikepdf.PdfError:
             continue
-        if key in first:
-            replace[obj.objgen] = first[key]
-        else:
-            first[key] = obj
+    for streams in similar.values():
+        if len(streams) < 2:
+            continue
+        first: dict[bytes, Stream] = {}
+        for obj in streams:
+            try:
+                data = obj.read_raw_bytes()
+            except pikepdf.PdfError:
+                continue
+            if data in first:
+                replace[obj.objgen] = first[data]
+            else:
+                first[data] = obj
     if not replace:
         return
-    for obj in list(out.objects):
-        if isinstance(obj, Dictionary) and obj.get("/Type") in _NO_STREAMS:
-            continue  # most of a tagged PDF's objects, and none refers to a stream
-        if isinstance(obj, (Dictionary, Array, Stream)):
-            _repoint(obj.stream_dict if isinstance(obj, Stream) else obj, replace, 0)
+    for obj in containers:
+        _repoint(obj.stream_dict if isinstance(obj, Stream) else obj, replace, 0)
     _repoint(out.trailer, replace, 0)
 
 
@@ -731,12 +771,21 @@ def _text(value) -> str:
     return value.unparse().decode("latin-1") if isinstance(value, pikepdf.Object) else repr(value)
 
 
+#: Arrays longer than this are not searched for references to a duplicate
+#: stream: the long ones are widths, name and number trees, structure kids;
+#: a stream is referred to from a dictionary or a short array (/ICCBased,
+#: /Contents). One missed would only keep a duplicate, never break a link.
+_LONG_ARRAY = 32
+
+
 def _repoint(container, replace, depth: int) -> None:
     """Replace, in a direct container and the direct ones inside it, every
     reference to a duplicate stream by its first copy."""
     if depth > 50:
         return
     if isinstance(container, Array):
+        if len(container) > _LONG_ARRAY:
+            return
         for i, value in enumerate(container):
             if isinstance(value, Stream) and value.objgen in replace:
                 container[i] = replace[value.objgen]
