@@ -294,3 +294,51 @@ def test_an_idle_service_ends_and_removes_its_socket(on, monkeypatch):
     _wait_until(lambda: not _alive(pid), 30, "the idle service did not end")
     assert not sock.exists()
     assert "idle for 1 s after 0 check(s): ending" in log.read_text()
+
+
+CLIENT = """import socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.connect(sys.argv[1])
+try:
+    s.sendall(sys.argv[2].encode() + b"\\n")
+    print(repr(s.recv(100)))
+except OSError as exc:  # closed before the request was read
+    print(type(exc).__name__)
+"""
+
+
+@pytest.mark.skipif(os.getuid() != 0 or not Path("/usr/bin/python3").is_file(),
+                    reason="acting as another user needs root")
+def test_another_user_can_neither_reach_nor_use_the_service(monkeypatch):
+    """The folder (0700) and the socket (0600) keep other users out; opened
+    up by hand, the service still answers nobody but its own user."""
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp(prefix="validators-", dir="/tmp"))  # every folder above it open to all
+    monkeypatch.setenv(service.ENV_SWITCH, "1")
+    monkeypatch.setenv(service.ENV_FOLDER, str(folder))
+    monkeypatch.setattr(service, "PROTOCOL", "other-user-test")
+    try:
+        k = service.ensure("html")
+        sock, _, log = service.paths("html", k)
+        pid, _, _ = service.ping("html", k)
+
+        def as_nobody():
+            return subprocess.run(["/usr/bin/python3", "-c", CLIENT, str(sock), f"ping\t{k}"], user=65534,
+                                  group=65534, extra_groups=[], capture_output=True, text=True, timeout=30)
+
+        other = as_nobody()
+        assert other.returncode != 0 and "PermissionError" in other.stderr, other
+        folder.chmod(0o711)
+        sock.chmod(0o666)
+        other = as_nobody()
+        assert other.returncode == 0 and other.stdout.strip() in ("b''", "BrokenPipeError", "ConnectionResetError"), \
+            other  # closed unanswered
+        assert "refused a connection from user" in log.read_text()
+        # and a folder opened like that is not used by a build either
+        with pytest.raises(service.Unavailable, match="other users"):
+            service.folder()
+    finally:
+        for p in _services_in(folder):
+            os.kill(p, signal.SIGKILL)
+        shutil.rmtree(folder, ignore_errors=True)
