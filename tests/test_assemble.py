@@ -429,3 +429,34 @@ def test_font_subsets_that_disagree_about_a_glyph_id_stay_apart():
         assert assembled[i].render(scale=0.5).to_pil().tobytes() == one[i].render(scale=0.5).to_pil().tobytes(), \
             f"page {i + 1} looks different"
     assert _width_mismatches(data) == []
+
+
+def test_role_maps_merge_and_kids_keep_their_language(built):
+    """A piece's RoleMap and ClassMap join the front matter's (WeasyPrint 70
+    writes none: they are added here as another producer would), and the
+    kids of a piece in another language than the front matter's say so."""
+    def edited(data: bytes, role_map: dict, lang: str | None = None) -> bytes:
+        with pikepdf.open(io.BytesIO(data)) as pdf:
+            pdf.Root.StructTreeRoot.RoleMap = pikepdf.Dictionary(role_map)
+            pdf.Root.StructTreeRoot.ClassMap = pikepdf.Dictionary({"/" + k[1:].lower(): pikepdf.Dictionary()
+                                                                   for k in role_map})
+            if lang:
+                pdf.Root.Lang = pikepdf.String(lang)
+            buf = io.BytesIO()
+            pdf.save(buf)
+            return buf.getvalue()
+
+    front = edited(built.pieces[0].pdf, {"/Chapter": pikepdf.Name.Sect})
+    chapter = edited(built.pieces[1].pdf, {"/Aside": pikepdf.Name.Note, "/Chapter": pikepdf.Name.Div}, "de")
+    def kids(data: bytes) -> int:
+        with pikepdf.open(io.BytesIO(data)) as pdf:
+            return len(pdf.Root.StructTreeRoot.K[0].K)
+
+    counts = [kids(front), kids(chapter), kids(built.pieces[2].pdf)]
+    with pikepdf.open(io.BytesIO(assemble([Piece(front), Piece(chapter), built.pieces[2]]))) as pdf:
+        root = pdf.Root.StructTreeRoot
+        assert dict(root.RoleMap) == {"/Aside": pikepdf.Name.Note, "/Chapter": pikepdf.Name.Sect}  # the first wins
+        assert set(root.ClassMap.keys()) == {"/aside", "/chapter"}
+        langs = [str(k.get("/Lang", "")) for k in root.K[0].K]
+        assert langs == [""] * counts[0] + ["de"] * counts[1] + [""] * counts[2]
+        assert str(pdf.Root.Lang) == "en-GB"
