@@ -342,3 +342,25 @@ def test_another_user_can_neither_reach_nor_use_the_service(monkeypatch):
         for p in _services_in(folder):
             os.kill(p, signal.SIGKILL)
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_builds_starting_at_once_start_one_service(on, monkeypatch):
+    """Three processes that need the service at the same moment (`make -j`
+    of several publications): one starts it, under the lock, and all three
+    are answered by that one process, the only one of its key."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    code = ("from pipeline.check import service\nservice.PROTOCOL = 'race-test'\n"
+            "k = service.ensure('html')\nprint(service.ping('html', k)[0])")
+    procs = [subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, text=True)
+             for _ in range(3)]
+    pids = {p.communicate(timeout=120)[0].strip() for p in procs}
+    assert all(p.returncode == 0 for p in procs)
+    assert len(pids) == 1, pids
+    monkeypatch.setattr(service, "PROTOCOL", "race-test")
+    k = service.key("html")
+    pid = int(pids.pop())
+    started = [p for p in _services_in(on) if k.encode() in Path(f"/proc/{p}/cmdline").read_bytes()]
+    assert started == [pid]
+    # and only one JVM was ever started: the others did not start one that lost the race for the socket
+    _, _, log = service.paths("html", k)
+    assert log.read_text().splitlines() == [f"serving html as process {pid} on {service.paths('html', k)[0]}"]
