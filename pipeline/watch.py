@@ -213,6 +213,15 @@ class _BoundedServer(http.server.ThreadingHTTPServer):
             self.slots.release()
 
 
+def _web_page(slug: str) -> str:
+    """The file a browser opens first: the first registered format that is
+    a web page (``Format.media_type`` text/html)."""
+    from pipeline import formats
+
+    pages = [f for f in formats.REGISTRY.values() if f.media_type.split(";")[0].strip() == "text/html"]
+    return pages[0].output_name(slug) if pages else ""
+
+
 class Server:
     """``<out>/`` on http://127.0.0.1:PORT/, served from a thread."""
 
@@ -220,7 +229,7 @@ class Server:
 
     def __init__(self, out: Path, slug: str, state: BuildState, port: int = 8000, verbose: bool = False):
         handler = type("WatchHandler", (Handler,), {
-            "state": state, "start_page": f"/{slug}/{slug}.html", "verbose": verbose,
+            "state": state, "start_page": f"/{slug}/{_web_page(slug)}", "verbose": verbose,
             "root": Path(out).resolve()})
         try:
             self.httpd = _BoundedServer(
