@@ -516,9 +516,12 @@ def _stamp(state: _State, stamps: bytes, k: int, opened: list) -> None:
             n += 1
             name = f"/Stamp{n}"
         resources.XObject[name] = form
-        # the page's own content with its graphics state saved around it, then the stamp: two
-        # small streams that every stamped page shares (written into each page's stream
-        # instead, recompressed, they cost 6 kB more on 300 pages, not less)
+        # the page's own content with its graphics state saved around it, then the stamp, in
+        # two small streams around it: the "q" one shared by every page, the other by the
+        # pages that name their stamp alike (WeasyPrint gives all the pages of a piece one
+        # resource dictionary, so there each page's stamp has a name of its own: /Stamp,
+        # /Stamp1 ...). Written into each page's stream instead, recompressed, they cost
+        # 6 kB more on 300 pages, not less.
         if "q" not in state.stamp_streams:
             state.stamp_streams["q"] = out.make_indirect(Stream(out, b"q\n"))
         if name not in state.stamp_streams:
