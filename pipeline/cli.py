@@ -435,9 +435,10 @@ def _authoring_commands(sub) -> None:
     _common(im)
     im.set_defaults(func=cmd_import)
 
-    pv = command("preview", "PNG pictures of the PDF's first pages and a contact sheet",
-                 "Render the first pages of <out>/<slug>/<slug>.pdf as PNG images and lay them out on a contact "
-                 "sheet, in <out>/<slug>/preview/. Builds first when the PDF is missing or older than its source.",
+    pv = command("preview", "PNG pictures of the outputs (the PDF's first pages, the HTML page, the slides)",
+                 "Picture each output in <out>/<slug>/preview/ as its format does: the PDF's first pages as PNG "
+                 "images on a contact sheet, the HTML page at phone and desktop widths, every slide of a deck. "
+                 "Builds first when the outputs are missing or older than their source.",
                  """\
                  python -m pipeline preview sources/poverty-alleviation-cooperation
                  python -m pipeline preview sources/my-report --pages 1,3 --width 600 --dest docs/images""",

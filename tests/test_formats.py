@@ -132,6 +132,7 @@ def test_publication_yaml_chooses_the_formats_and_release_archives_them(tmp_path
     assert main(["build", str(src), "--out", str(tmp_path / "dist"), "--quiet"]) == 0
     assert sorted(p.name for p in (tmp_path / "dist" / "sample-report").iterdir()) == [
         "check.json", "sample-report.txt"]
+    assert main(["check", str(src), "--out", str(tmp_path / "dist"), "--quiet"]) == 0  # checks what was asked for
 
     archive = tmp_path / "editions"
     assert main(["release", str(src), "--archive", str(archive)]) == 0

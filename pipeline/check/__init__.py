@@ -106,9 +106,10 @@ def check_outputs(pub: Publication, folder: Path | str, formats=None,
     build's verdict from EPUBCheck or the Nu Html Checker instead of
     starting the validator again (``conformance.reuse``); the readers and
     the comparison with the source always run. ``formats``: the names of
-    the formats to check, by default the registry's default formats."""
+    the formats to check, by default those publication.yaml lists under
+    ``formats:``, else the registry's default ones (what a build makes)."""
     start = time.perf_counter()
-    formats = registry.default() if formats is None else formats
+    formats = registry.ordered(pub.formats or registry.default()) if formats is None else formats
     folder = Path(folder)
     report = Report(pub.slug, folder)
     for fmt in formats:
