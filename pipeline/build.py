@@ -65,13 +65,13 @@ def build(source_dir: Path | str, out: Path | str = "dist", formats=None, design
     under ``formats:``, else the registry's default ones. ``jobs``, if
     given, is how many processes lay out each format that can be laid out
     in parallel (``Format.parallel``: the PDF, pipeline.render.parallel;
-    1: one, as before)."""
+    1: one, as before); None, one per available core."""
     design = design or Design()
-    if jobs is not None:
-        render_options = dict(render_options or {})
-        for f in registry.REGISTRY.values():
-            if f.parallel:
-                render_options[f.name] = {**render_options.get(f.name, {}), "jobs": jobs}
+    render_options = dict(render_options or {})
+    for f in registry.REGISTRY.values():
+        if f.parallel:  # None: one process per available core (pipeline.render.parallel)
+            render_options[f.name] = {"jobs": jobs, **render_options.get(f.name, {})} if jobs is None \
+                else {**render_options.get(f.name, {}), "jobs": jobs}
     timings: dict[str, float] = {}
     schedule.warm_up(registry.default() if formats is None else formats, check)  # imports for later steps, while the source is read
     _tell(progress, "load")

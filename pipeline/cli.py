@@ -94,7 +94,7 @@ def parser() -> argparse.ArgumentParser:
     _formats_option(b)
     b.add_argument("--no-check", action="store_true", help="skip reading the outputs back (faster, unsafe)")
     b.add_argument("--jobs", "-j", type=_positive, default=None, metavar="N",
-                   help=f"lay the {_parallel_labels()} out in N processes (default: 1; 1 is one WeasyPrint document)")
+                   help=f"lay the {_parallel_labels()} out in N processes (default: one per available core; 1: one WeasyPrint document)")
     _common(b)
     b.set_defaults(func=cmd_build)
     _check_command(sub)

@@ -198,3 +198,13 @@ def test_folios_past_the_guessed_length_are_stamped_too(builds, tmp_path, monkey
     guessed = [int(m.group(1)) for e in short.events if (m := re.fullmatch(r"pdf stamps \d+-(\d+)", e.step))]
     assert guessed and max(guessed) < max(int(p.folio) for p in a.pages if p.folio.isdigit())
     assert [(p.folio, normalise(p.text)) for p in a.pages] == [(p.folio, normalise(p.text)) for p in b.pages]
+
+
+def test_a_short_book_is_one_document_unless_jobs_are_asked_for(fixture_build):
+    """Without ``jobs``, a main matter guessed shorter than
+    ``AUTOMATIC_FROM_PAGES`` is laid out as one document (the pool's fixed
+    costs would eat the gain): no pieces among the build's events."""
+    from pipeline.render import parallel
+
+    assert parallel.applies(fixture_build.publication, "pdf/ua-1", (), 2)  # two parts or more
+    assert not any(e.step.startswith("pdf ") for e in fixture_build.events)

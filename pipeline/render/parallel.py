@@ -71,6 +71,13 @@ from pipeline.render.common import Body, Design
 #: (each piece parses the stylesheets and embeds its own font subsets).
 PIECES_PER_JOB = 2
 
+#: Without ``--jobs``, a main matter shorter than this (as guessed before
+#: the layout, ``_pages_guess``) is laid out as one document: the pool's
+#: fixed costs (a second round for the front matter, each piece's
+#: stylesheets and fonts, the assembly: about 2 s of wall on this machine)
+#: would eat what a few dozen pages gain on a second core.
+AUTOMATIC_FROM_PAGES = 60
+
 #: Folio stamps laid out per task (even: each chunk starts on a right-hand
 #: page), and the characters of text a page of the main matter is guessed
 #: to hold (the 300-page generated book: 2300). The guess errs short: a
@@ -250,11 +257,16 @@ def render(pub: Publication, body: Body, design: Design, variant: str | None = "
            jobs: int | None = None) -> bytes:
     from pipeline.render import pdf
 
-    jobs = jobs_available() if jobs is None else jobs
+    automatic, jobs = jobs is None, jobs_available() if jobs is None else jobs
     chapters = pdf.prepare(pub, body)
     css = pdf.pdf_css(pub, design, variant)
     pieces = plan(chapters, jobs)
     del last_pieces[:]
+    if automatic and _pages_guess(pieces) < AUTOMATIC_FROM_PAGES:  # one document: the same bytes as pdf.render's
+        data, _document, problems = pdf.lay_out(pub, pdf.html_for_pdf(pub, body, design, variant, chapters=chapters,
+                                                                     css=css), design, variant)
+        pdf.raise_problems(problems, pub, body)
+        return data
 
     def stamp_chunk(first: int, count: int) -> _Laid:
         return _lay_out(pub, _stamp_html(pub, css, first, [False] * count), design, variant)
