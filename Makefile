@@ -49,7 +49,7 @@ bench: $(VENV)/.bench-installed ## time builds of 10, 300 and 1000 pages against
 $(VALIDATOR_SERVICE): java/ValidatorService.java $(INSTALLED) | $(JAVAC)
 	@mkdir -p $(@D)
 	$(JAVAC) -nowarn -encoding UTF-8 --release 17 -d $(@D) \
-	  -cp "$$($(PY) -c 'from pipeline.check.conformance import epubcheck_jar, vnu_jar; print(epubcheck_jar(), vnu_jar(), sep=":")')" $<
+	  -cp "$$($(PY) -c 'from pipeline.check.conformance import jars; print(*jars(), sep=":")')" $<
 	@touch $@
 
 $(JAVAC):

@@ -4,8 +4,8 @@
  * the schemas' compilation once rather than on every check
  * (pipeline/check/service.py starts it and talks to it).
  *
- *   java -cp build/java:<epubcheck.jar> ValidatorService epub SOCKET KEY IDLE_SECONDS [OPTIONS...]
- *   java -cp build/java:<vnu.jar>       ValidatorService html SOCKET KEY IDLE_SECONDS [OPTIONS...]
+ *   java -cp build/java:<epubcheck.jar> ValidatorService epubcheck SOCKET KEY IDLE_SECONDS [OPTIONS...]
+ *   java -cp build/java:<vnu.jar>       ValidatorService vnu SOCKET KEY IDLE_SECONDS [OPTIONS...]
  *
  * One JVM per validator: vnu.jar bundles its own Jing and Saxon, which must
  * not meet EPUBCheck's. OPTIONS are the one-shot run's options; the reply
@@ -59,7 +59,7 @@ public final class ValidatorService {
 
     public static void main(String[] args) throws Exception {
         if (args.length < 4) {
-            LOG.println("usage: ValidatorService epub|html SOCKET KEY IDLE_SECONDS [OPTIONS...]");
+            LOG.println("usage: ValidatorService epubcheck|vnu SOCKET KEY IDLE_SECONDS [OPTIONS...]");
             System.exit(2);
         }
         String kind = args[0];
@@ -67,7 +67,7 @@ public final class ValidatorService {
         String key = args[2];
         long idleNanos = Long.parseLong(args[3]) * 1_000_000_000L;
         String[] options = Arrays.copyOfRange(args, 4, args.length);
-        Validator validator = kind.equals("epub") ? new Epub(options) : kind.equals("html") ? new Html(options) : null;
+        Validator validator = kind.equals("epubcheck") ? new Epub(options) : kind.equals("vnu") ? new Html(options) : null;
         if (validator == null) {
             LOG.println("unknown validator: " + kind);
             System.exit(2);

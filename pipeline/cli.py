@@ -42,7 +42,7 @@ def _parallel_labels() -> str:
 def _validators() -> str:
     from pipeline import formats
 
-    return ", ".join(f"{f.label}: {f.validator}" for f in formats.REGISTRY.values() if f.validator) or "none"
+    return ", ".join(f"{f.label}: {f.validator.tool}" for f in formats.REGISTRY.values() if f.validator) or "none"
 
 
 def _common(p: argparse.ArgumentParser) -> None:

@@ -276,7 +276,7 @@ def _conformance(data: bytes):
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "report.pdf"
         path.write_bytes(data)
-        return check_pdf(path, SimpleNamespace(title="Assembled report", author_names="A. Writer", language="en-GB"))
+        return check_pdf(path, SimpleNamespace(title="Assembled report", author_names="A. Writer", language="en-GB"), "pdf")
 
 
 def test_stamps_are_pagination_artifacts_sharing_one_font(built):

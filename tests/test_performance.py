@@ -370,16 +370,13 @@ def test_an_unchanged_file_keeps_the_last_good_builds_validator_verdict(fixture_
     last = out / SLUG
     shutil.copytree(fixture_build.out_dir, last)  # the last good build of the same source
     started = []
-    real = {"epub": conformance.start_epubcheck, "html": conformance.start_vnu}
+    real = conformance.start
 
-    def counting(fmt):
-        def start(path):
-            started.append(fmt)
-            return real[fmt](path)
-        return start
+    def counting(validator, fmt, path):
+        started.append(fmt)
+        return real(validator, fmt, path)
 
-    monkeypatch.setattr(conformance, "start_epubcheck", counting("epub"))
-    monkeypatch.setattr(conformance, "start_vnu", counting("html"))
+    monkeypatch.setattr(conformance, "start", counting)
 
     # 1. nothing changed: no validator starts, and check.json says whose verdict it is
     result = build_module.build(FIXTURE, out)
@@ -388,7 +385,7 @@ def test_an_unchanged_file_keeps_the_last_good_builds_validator_verdict(fixture_
     for fmt in ("epub", "html"):
         verdict = report["formats"][fmt]["conformance"]
         assert verdict["reused"] is True and verdict["ok"] is True
-        assert verdict["validator"] == conformance.validator_id(fmt)
+        assert verdict["validator"] == conformance.validator_id(formats.get(fmt).validator)
         assert report["formats"][fmt]["outline"]  # the file was still read back
     assert "reused" not in report["formats"]["pdf"]["conformance"]
 
@@ -414,6 +411,7 @@ def test_an_unchanged_file_keeps_the_last_good_builds_validator_verdict(fixture_
 def test_a_failed_verdict_is_never_reused(fixture_build, tmp_path):
     """Only a pass is taken over: a verdict with findings, or one from a
     check.json that does not parse, lets the validator run."""
+    from pipeline import formats
     from pipeline.check import conformance
 
     last = tmp_path / SLUG
@@ -421,12 +419,12 @@ def test_a_failed_verdict_is_never_reused(fixture_build, tmp_path):
     new = tmp_path / "new"
     new.mkdir()
     epub = shutil.copy2(last / f"{SLUG}.epub", new / f"{SLUG}.epub")
-    assert conformance.reuse("epub", Path(epub), last) is not None  # the real verdict, the same bytes
+    assert conformance.reuse("epub", formats.get("epub").validator, Path(epub), last) is not None  # the real verdict, the same bytes
     report = json.loads((last / "check.json").read_text())
     report["formats"]["epub"]["conformance"]["ok"] = False
     report["formats"]["epub"]["conformance"]["findings"] = ["EPUBCheck ERROR RSC-005 at x: y"]
     (last / "check.json").write_text(json.dumps(report))
-    assert conformance.reuse("epub", Path(epub), last) is None
+    assert conformance.reuse("epub", formats.get("epub").validator, Path(epub), last) is None
     (last / "check.json").write_text("{ not json")
-    assert conformance.reuse("epub", Path(epub), last) is None
-    assert conformance.reuse("epub", Path(epub), None) is None
+    assert conformance.reuse("epub", formats.get("epub").validator, Path(epub), last) is None
+    assert conformance.reuse("epub", formats.get("epub").validator, Path(epub), None) is None

@@ -235,11 +235,12 @@ def test_the_feed_is_valid_atom_with_one_entry_per_edition(site, server):
 
 
 def test_pages_are_valid_html(site):
-    from pipeline.check.conformance import JVM_OPTIONS, java, vnu_jar
+    from pipeline import formats
+    from pipeline.check.conformance import JVM_OPTIONS, jar, java
 
     pages = [site[0] / "index.html", site[0] / SLUG / "index.html"]
     # the checks' own JVM options and --no-langdetect (language guessing only ever warns): a third of the time
-    proc = subprocess.run([java(), *JVM_OPTIONS, "-jar", str(vnu_jar()), "--no-langdetect", "--errors-only",
+    proc = subprocess.run([java(), *JVM_OPTIONS, "-jar", str(jar(formats.get("html").validator)), "--no-langdetect", "--errors-only",
                            "--format", "text", *map(str, pages)],
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr

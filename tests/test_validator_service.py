@@ -23,11 +23,13 @@ from pathlib import Path
 import pytest
 
 from conftest import FIXTURE, ROOT
-from pipeline import source
+from pipeline import formats, source
 from pipeline.check import check_outputs, conformance, service
 from test_check import _once, copy_outputs, edit_text, rezip
 
 SLUG = "sample-report"
+EPUBCHECK = formats.get("epub").validator
+VNU = formats.get("html").validator
 
 pytestmark = pytest.mark.skipif(not (service.CLASSES / "ValidatorService.class").is_file(),
                                 reason="the validator service is not compiled: run `make`")
@@ -56,9 +58,9 @@ def _alive(pid: int) -> bool:
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
-def _answers(fmt: str, k: str) -> bool:
+def _answers(validator, k: str) -> bool:
     try:
-        service.ping(fmt, k)
+        service.ping(validator, k)
     except service.Unavailable:
         return False
     return True
@@ -203,30 +205,30 @@ def test_a_folder_other_users_can_enter_or_own_is_not_used(fixture_build, tmp_pa
 
 def test_the_socket_is_private_and_a_service_of_other_validators_is_not_asked(fixture_build, on, monkeypatch):
     html = fixture_build.out_dir / f"{SLUG}.html"
-    k = service.ensure("html")
-    sock, _, _ = service.paths("html", k)
+    k = service.ensure(VNU)
+    sock, _, _ = service.paths(VNU, k)
     assert (on.stat().st_mode & 0o777) == 0o700 and (sock.stat().st_mode & 0o777) == 0o600
-    pid, served, _ = service.ping("html", k)
+    pid, served, _ = service.ping(VNU, k)
 
     # other validators (another version, jar or options): another key, another service
     real = conformance.validator_id
-    monkeypatch.setattr(conformance, "validator_id", lambda fmt: real(fmt) + " (another version)")
-    other = service.key("html")
+    monkeypatch.setattr(conformance, "validator_id", lambda v: real(v) + " (another version)")
+    other = service.key(VNU)
     assert other != k
-    run = conformance.start_vnu(html)
+    run = conformance.start(VNU, "html", html)
     result = run.wait()
     assert result.findings == [] and result.service.startswith("process ")
     assert not result.service.startswith(f"process {pid},")
-    assert service.ping("html", k)[:2] == (pid, served), "the service of the other key was asked"
+    assert service.ping(VNU, k)[:2] == (pid, served), "the service of the other key was asked"
 
     # a socket of another key under this key's name: the service refuses to answer for a key not its own
-    sock_other, _, _ = service.paths("html", other)
-    service.stop("html", other)
+    sock_other, _, _ = service.paths(VNU, other)
+    service.stop(VNU, other)
     _wait_until(lambda: not sock_other.exists(), 10, "the other service did not end")
     os.link(sock, sock_other)
     with pytest.raises(service.Unavailable, match="other validators"):
-        service.check("html", html, other)
-    assert service.ping("html", k)[:2] == (pid, served)
+        service.check(VNU, html, other)
+    assert service.ping(VNU, k)[:2] == (pid, served)
     sock_other.unlink()
 
 
@@ -235,27 +237,27 @@ def test_the_socket_is_private_and_a_service_of_other_validators_is_not_asked(fi
 def test_a_service_killed_mid_check_gives_the_right_verdict_and_is_replaced(tampered, one_shot, on, monkeypatch):
     epub = tampered["damaged"] / f"{SLUG}.epub"
     monkeypatch.setattr(service, "PROTOCOL", "kill-test")  # a new service: its first check takes seconds
-    k = service.ensure("epub")
-    pid, served, _ = service.ping("epub", k)
-    run = conformance.start_epubcheck(epub)
+    k = service.ensure(EPUBCHECK)
+    pid, served, _ = service.ping(EPUBCHECK, k)
+    run = conformance.start(EPUBCHECK, "epub", epub)
     assert isinstance(run, service.ServiceRun)
     # killed while it checks
-    _wait_until(lambda: service.ping("epub", k)[2] == 1, 60, "the check never reached the service")
+    _wait_until(lambda: service.ping(EPUBCHECK, k)[2] == 1, 60, "the check never reached the service")
     os.kill(pid, signal.SIGKILL)
     result = run.wait()
     run.kill()
     pub = source.load(FIXTURE)
-    conformance.locate_in_source("epub", epub, result, pub)  # as check_outputs does
+    conformance.locate_in_source(EPUBCHECK, epub, result, pub)  # as check_outputs does
     assert result.service.startswith("not used: "), result.service
     once = one_shot["damaged"].formats["epub"].conformance
     assert [f.message for f in result.findings] == [f.message for f in once.findings] != []
     assert result.counts == once.counts and result.notes == once.notes
     # the next check finds a new service, started while the one-shot ran
-    _wait_until(lambda: _answers("epub", k), 60, "no new service was started")
-    new_pid, new_served, _ = service.ping("epub", k)
+    _wait_until(lambda: _answers(EPUBCHECK, k), 60, "no new service was started")
+    new_pid, new_served, _ = service.ping(EPUBCHECK, k)
     assert new_pid != pid and _alive(new_pid) and not _alive(pid)
-    again = conformance.start_epubcheck(epub).wait()
-    conformance.locate_in_source("epub", epub, again, pub)
+    again = conformance.start(EPUBCHECK, "epub", epub).wait()
+    conformance.locate_in_source(EPUBCHECK, epub, again, pub)
     assert again.service == f"process {new_pid}, check {new_served + 1}"
     assert [f.message for f in again.findings] == [f.message for f in once.findings]
 
@@ -288,9 +290,9 @@ def test_a_second_build_uses_the_service_the_first_one_started(tmp_path, on):
 def test_an_idle_service_ends_and_removes_its_socket(on, monkeypatch):
     monkeypatch.setenv(service.ENV_IDLE, "1")
     monkeypatch.setattr(service, "PROTOCOL", "idle-test")  # a service of its own, not the other tests'
-    k = service.ensure("html")
-    sock, _, log = service.paths("html", k)
-    pid, _, _ = service.ping("html", k)
+    k = service.ensure(VNU)
+    sock, _, log = service.paths(VNU, k)
+    pid, _, _ = service.ping(VNU, k)
     _wait_until(lambda: not _alive(pid), 30, "the idle service did not end")
     assert not sock.exists()
     assert "idle for 1 s after 0 check(s): ending" in log.read_text()
@@ -319,9 +321,9 @@ def test_another_user_can_neither_reach_nor_use_the_service(monkeypatch):
     monkeypatch.setenv(service.ENV_FOLDER, str(folder))
     monkeypatch.setattr(service, "PROTOCOL", "other-user-test")
     try:
-        k = service.ensure("html")
-        sock, _, log = service.paths("html", k)
-        pid, _, _ = service.ping("html", k)
+        k = service.ensure(VNU)
+        sock, _, log = service.paths(VNU, k)
+        pid, _, _ = service.ping(VNU, k)
 
         def as_nobody():
             return subprocess.run(["/usr/bin/python3", "-c", CLIENT, str(sock), f"ping\t{k}"], user=65534,
@@ -350,17 +352,17 @@ def test_builds_starting_at_once_start_one_service(on, monkeypatch):
     are answered by that one process, the only one of its key."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     code = ("from pipeline.check import service\nservice.PROTOCOL = 'race-test'\n"
-            "k = service.ensure('html')\nprint(service.ping('html', k)[0])")
+            "from pipeline import formats\nv = formats.get('html').validator\nk = service.ensure(v)\nprint(service.ping(v, k)[0])")
     procs = [subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, text=True)
              for _ in range(3)]
     pids = {p.communicate(timeout=120)[0].strip() for p in procs}
     assert all(p.returncode == 0 for p in procs)
     assert len(pids) == 1, pids
     monkeypatch.setattr(service, "PROTOCOL", "race-test")
-    k = service.key("html")
+    k = service.key(VNU)
     pid = int(pids.pop())
     started = [p for p in _services_in(on) if k.encode() in Path(f"/proc/{p}/cmdline").read_bytes()]
     assert started == [pid]
     # and only one JVM was ever started: the others did not start one that lost the race for the socket
-    _, _, log = service.paths("html", k)
-    assert log.read_text().splitlines() == [f"serving html as process {pid} on {service.paths('html', k)[0]}"]
+    _, _, log = service.paths(VNU, k)
+    assert log.read_text().splitlines() == [f"serving vnu as process {pid} on {service.paths(VNU, k)[0]}"]

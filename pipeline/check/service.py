@@ -46,6 +46,7 @@ import time
 from pathlib import Path
 
 from pipeline.check import conformance
+from pipeline.formats import Validator
 
 ENV_SWITCH = "PIPELINE_VALIDATOR_SERVICE"  # 0/no/off/false: validate one-shot only
 ENV_FOLDER = "PIPELINE_VALIDATOR_RUNTIME_DIR"  # another per-user folder (the tests use their own)
@@ -63,11 +64,6 @@ CLASSES = ROOT / "build" / "java"
 #: the first check took twice as long (EPUBCheck 26 s against 13 s on the
 #: flagship, on a loaded machine) and later ones were no faster.
 JVM_OPTIONS = conformance.JVM_OPTIONS
-
-VALIDATORS = {
-    "epub": (conformance.epubcheck_jar, conformance.EPUBCHECK_OPTIONS),
-    "html": (conformance.vnu_jar, conformance.VNU_OPTIONS),
-}
 
 
 class Unavailable(Exception):
@@ -126,20 +122,20 @@ def _java() -> str:
     return os.path.realpath(path)
 
 
-def key(fmt: str) -> str:
+def key(validator: Validator) -> str:
     """What a service's verdicts depend on besides the file; services of
     another key are never used."""
-    jar, _ = VALIDATORS[fmt]
-    path = jar().resolve()
+    path = conformance.jar(validator).resolve()
     java = _java()
-    parts = [PROTOCOL, fmt, conformance.validator_id(fmt), f"{path} {path.stat().st_size}", " ".join(JVM_OPTIONS),
+    parts = [PROTOCOL, validator.key, conformance.validator_id(validator), f"{path} {path.stat().st_size}",
+             " ".join(JVM_OPTIONS),
              f"{java} {os.stat(java).st_size}", _classes_digest()]
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:24]
 
 
-def paths(fmt: str, k: str | None = None) -> tuple[Path, Path, Path]:
-    """The socket, lock and log of the service for ``fmt``."""
-    base = folder() / f"{fmt}-{k or key(fmt)}"
+def paths(validator: Validator, k: str | None = None) -> tuple[Path, Path, Path]:
+    """The socket, lock and log of the service of ``validator``."""
+    base = folder() / f"{validator.key}-{k or key(validator)}"
     return base.with_suffix(".sock"), base.with_suffix(".lock"), base.with_suffix(".log")
 
 
@@ -176,21 +172,21 @@ def _request(sock: Path, line: str, timeout: float) -> tuple[list[str], bytes]:
     return head.decode("utf-8", "replace").split("\t"), rest
 
 
-def ping(fmt: str, k: str | None = None) -> tuple[int, int, int]:
-    """The pid of the service for ``fmt``, how many checks it has served
-    and how many it has under way or waiting."""
-    k = k or key(fmt)
-    sock, _, _ = paths(fmt, k)
+def ping(validator: Validator, k: str | None = None) -> tuple[int, int, int]:
+    """The pid of the service of ``validator``, how many checks it has
+    served and how many it has under way or waiting."""
+    k = k or key(validator)
+    sock, _, _ = paths(validator, k)
     fields, _ = _request(sock, f"ping\t{k}", PING_TIMEOUT)
     if len(fields) != 5 or fields[0] != "pong" or fields[1] != k:
         raise Unavailable(f"the service on {sock.name} answered for other validators")
     return int(fields[2]), int(fields[3]), int(fields[4])
 
 
-def check(fmt: str, path: Path, k: str) -> tuple[str, str, int, int, int]:
+def check(validator: Validator, path: Path, k: str) -> tuple[str, str, int, int, int]:
     """``path`` checked by the running service: the one-shot run's stdout,
     stderr and exit status, the service's pid and the check's number."""
-    sock, _, _ = paths(fmt, k)
+    sock, _, _ = paths(validator, k)
     absolute = str(Path(path).resolve())
     if "\n" in absolute or "\t" in absolute:
         raise Unavailable("the file's path holds a tab or a line break")
@@ -217,15 +213,14 @@ def _locked(lock: Path):
         os.close(fd)  # releases the lock
 
 
-def _spawn(fmt: str, k: str) -> subprocess.Popen:
-    """Start the service for ``fmt``, detached from this build: its own
+def _spawn(validator: Validator, k: str) -> subprocess.Popen:
+    """Start the service of ``validator``, detached from this build: its own
     session, no tie to the build's life (pipeline.children is not used on
     purpose), its output logged beside its socket."""
-    sock, _, log = paths(fmt, k)
-    jar, options = VALIDATORS[fmt]
+    sock, _, log = paths(validator, k)
     idle = os.environ.get(ENV_IDLE, str(IDLE))
-    args = [_java(), *JVM_OPTIONS, "-cp", f"{CLASSES}{os.pathsep}{jar()}", "ValidatorService", fmt, str(sock), k,
-            idle, *options]
+    args = [_java(), *JVM_OPTIONS, "-cp", f"{CLASSES}{os.pathsep}{conformance.jar(validator)}", "ValidatorService",
+            validator.key, str(sock), k, idle, *validator.options]
     fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, 0o600)
     try:
         return subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=fd, stderr=fd, cwd=str(sock.parent),
@@ -234,30 +229,30 @@ def _spawn(fmt: str, k: str) -> subprocess.Popen:
         os.close(fd)
 
 
-def ensure(fmt: str) -> str:
-    """The key of a running service for ``fmt``, started if there is none
-    (under the key's lock: one build starts it, the others wait for it)."""
-    k = key(fmt)
-    sock, lock, log = paths(fmt, k)
+def ensure(validator: Validator) -> str:
+    """The key of a running service of ``validator``, started if there is
+    none (under the key's lock: one build starts it, the others wait for it)."""
+    k = key(validator)
+    sock, lock, log = paths(validator, k)
     with contextlib.suppress(Unavailable):
-        ping(fmt, k)
+        ping(validator, k)
         return k
     with _locked(lock):
         with contextlib.suppress(Unavailable):
-            ping(fmt, k)  # another build started it while this one waited for the lock
+            ping(validator, k)  # another build started it while this one waited for the lock
             return k
         with contextlib.suppress(FileNotFoundError):
             sock.unlink()  # a dead service's socket
-        proc = _spawn(fmt, k)
+        proc = _spawn(validator, k)
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
             if sock.exists():
                 with contextlib.suppress(Unavailable):
-                    ping(fmt, k)
+                    ping(validator, k)
                     return k
             if proc.poll() is not None:
                 with contextlib.suppress(Unavailable):
-                    ping(fmt, k)  # it lost the socket to one started by a build that died holding the lock
+                    ping(validator, k)  # it lost the socket to one started by a build that died holding the lock
                     return k
                 raise Unavailable(f"the service ended at start with status {proc.returncode} (see {log})")
             time.sleep(0.02)
@@ -265,9 +260,9 @@ def ensure(fmt: str) -> str:
         raise Unavailable(f"the service did not open its socket within {START_TIMEOUT} s (see {log})")
 
 
-def stop(fmt: str, k: str) -> int | None:
+def stop(validator: Validator, k: str) -> int | None:
     """Ask the service of key ``k`` to end; its pid, or None if none ran."""
-    sock, _, _ = paths(fmt, k)
+    sock, _, _ = paths(validator, k)
     try:
         fields, _ = _request(sock, f"stop\t{k}", PING_TIMEOUT)
     except Unavailable:
@@ -277,22 +272,24 @@ def stop(fmt: str, k: str) -> int | None:
 
 # ---------------------------------------------------------------- one check
 
-def _replace(fmt: str) -> None:
+def _replace(validator: Validator) -> None:
     with contextlib.suppress(Exception):
-        ensure(fmt)
+        ensure(validator)
 
 
 class ServiceRun:
     """A check sent to the warm service, in the background like
     ``conformance.Running`` and read by the same parser. If the service
     cannot be reached or fails mid-request, ``wait()`` validates one-shot
-    (``oneshot(path)``, started from the build's own thread so that it ends
-    with the build) and a new service is started for the next build."""
+    (``conformance.once``, started from the build's own thread so that it
+    ends with the build) and a new service is started for the next build.
+    ``fmt``: the name of the file's format, which the findings carry."""
 
-    def __init__(self, fmt: str, tool: str, path: Path, parse, oneshot):
-        self.format, self.tool, self.path = fmt, tool, Path(path)
-        self._parse, self._oneshot = parse, oneshot
-        self.validator = conformance.validator_id(fmt)
+    def __init__(self, validator: Validator, fmt: str, path: Path):
+        self.format, self.tool, self.path = fmt, validator.tool, Path(path)
+        self._validator = validator
+        self._parse = validator.parse
+        self.validator = conformance.validator_id(validator)
         self.started = time.perf_counter()
         self.result: conformance.Result | None = None
         self.failure: str | None = None
@@ -302,8 +299,8 @@ class ServiceRun:
 
     def _run(self) -> None:
         try:
-            k = ensure(self.format)
-            out, err, status, pid, number = check(self.format, self.path, k)
+            k = ensure(self._validator)
+            out, err, status, pid, number = check(self._validator, self.path, k)
             result = self._parse(self.format, out, err, status)
             result.seconds = time.perf_counter() - self.started
             result.validator = self.validator
@@ -312,7 +309,7 @@ class ServiceRun:
         except Exception as exc:  # noqa: BLE001 - whatever went wrong, the one-shot run gives the verdict
             self.failure = str(exc) or type(exc).__name__
             # a new service for the next build, started while wait() validates one-shot
-            threading.Thread(target=_replace, args=(self.format,), daemon=True).start()
+            threading.Thread(target=_replace, args=(self._validator,), daemon=True).start()
 
     def wait(self) -> conformance.Result:
         self._thread.join(timeout=max(1.0, conformance.TIMEOUT - (time.perf_counter() - self.started)))
@@ -321,7 +318,7 @@ class ServiceRun:
                 self.format, "conformance", f"{self.tool} did not finish within {conformance.TIMEOUT} s")])
         if self.result is not None:
             return self.result
-        self._fallback = self._oneshot(self.path)
+        self._fallback = conformance.once(self._validator, self.format, self.path)
         result = self._fallback.wait()
         result.service = f"not used: {self.failure}"
         return result

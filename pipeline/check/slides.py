@@ -361,6 +361,5 @@ def check(pub: Publication, path: Path) -> tuple[Extracted, list[Finding]]:
     ex = read(path)
     findings = ex.problems + (compare(expected(pub), ex) if ex.pages else [])
     if path.is_file():
-        result = conformance.check_pdf(path, pub.meta)
-        findings += [Finding(FORMAT, f.kind, f.message) for f in result.findings]
+        findings += conformance.check_pdf(path, pub.meta, FORMAT).findings
     return ex, findings

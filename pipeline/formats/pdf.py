@@ -20,7 +20,8 @@ class Pdf(Format):
     heavy = True  # WeasyPrint's layout is CPU-bound Python: it gets a process of its own
     outline_noun = "bookmark"
     drawn_text = True  # formulas are drawn; right-to-left text is drawn in visual order
-    validator = ""  # checked in process (pikepdf), see conformance()
+    # no external validator: checked in process (pikepdf), see conformance()
+    distributed = True  # the file the published site leads with
     parallel = True  # --jobs N: pipeline.render.parallel
 
     def render(self, pub, body, design, **options) -> bytes:
@@ -76,7 +77,7 @@ class Pdf(Format):
     def conformance(self, file: Path, pub):
         from pipeline.check import conformance
 
-        return conformance.check_pdf(file, pub.meta)
+        return conformance.check_pdf(file, pub.meta, self.name)
 
     def preview(self, file: Path, dest: Path, pages=4, width: int = 800) -> str:
         from pipeline.preview import render_pages

@@ -57,11 +57,8 @@ class Slides(Format):
         """The PDF's checks (pikepdf): metadata, language, fonts embedded,
         bookmarks."""
         from pipeline.check import conformance
-        from pipeline.check.extracted import Finding
 
-        result = conformance.check_pdf(file, pub.meta)
-        result.findings[:] = [Finding(self.name, f.kind, f.message) for f in result.findings]
-        return result
+        return conformance.check_pdf(file, pub.meta, self.name)
 
     def preview(self, file: Path, dest: Path, pages=4, width: int = 800) -> str:
         """Every slide as PNG and a sheet of them all."""
