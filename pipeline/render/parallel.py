@@ -166,16 +166,18 @@ _HREF = re.compile(r'href="#([^"]*)"')
 _ID = re.compile(r'\sid="([^"]*)"')
 
 
-def _outward_links(page: str, pages_of: dict[str, int] | None = None) -> str:
-    """Each link of ``page`` to an anchor it does not hold written
-    ``pipeline-anchor:NAME`` (assemble() points it at NAME in the piece
-    that has it); with ``pages_of``, the folio of NAME beside it
-    (``data-page``, which the contents prints)."""
+def _outward_links(page: str, known: set[str], pages_of: dict[str, int] | None = None) -> str:
+    """Each link of ``page`` to an anchor it does not hold but the report
+    does (``known``) written ``pipeline-anchor:NAME`` (assemble() points it
+    at NAME in the piece that has it); with ``pages_of``, the folio of NAME
+    beside it (``data-page``, which the contents prints). A link to an
+    anchor that nowhere exists is left as it is, for WeasyPrint to report
+    as it would in one document."""
     own = set(_ID.findall(page))
 
     def outward(m: re.Match) -> str:
         name = m.group(1)
-        if not name or html_lib.unescape(name) in own or name in own:
+        if not name or name in own or name not in known:
             return m.group(0)
         folio = (pages_of or {}).get(html_lib.unescape(name))
         return f'href="{ANCHOR_SCHEME}{name}"' + (f' data-page="{folio}"' if folio is not None else "")
@@ -268,13 +270,16 @@ def render(pub: Publication, body: Body, design: Design, variant: str | None = "
         pdf.raise_problems(problems, pub, body)
         return data
 
+    # every anchor of the report (the whole page without its stylesheets: the template's ids too)
+    known = set(_ID.findall(pdf.html_for_pdf(pub, body, design, variant, chapters=chapters, css="")))
+
     def stamp_chunk(first: int, count: int) -> _Laid:
         return _lay_out(pub, _stamp_html(pub, css, first, [False] * count), design, variant)
 
     def main_piece(p: _Plan) -> _Laid:
         page = pdf.html_for_pdf(pub, body, design, variant, chapters=p.chapters, css=css + _main_css(pub, p),
                                 piece="main", colophon=p.colophon)
-        laid = _lay_out(pub, _outward_links(page), design, variant)
+        laid = _lay_out(pub, _outward_links(page, known), design, variant)
         if len(laid.blank) % 2 and not p.colophon:  # the next piece starts on a right-hand page: a blank verso
             laid.pdf = _with_blank_page(laid.pdf)
             laid.blank.append(True)
@@ -305,7 +310,7 @@ def render(pub: Publication, body: Body, design: Design, variant: str | None = "
         page = pdf.html_for_pdf(pub, body, design, variant, chapters=[(c, f) for c, f in chapters
                                                                        if c.kind == "front"],
                                 css=css + _FRONT_CSS, piece="front")
-        laid = _lay_out(pub, _outward_links(page, pages_of), design, variant)
+        laid = _lay_out(pub, _outward_links(page, known, pages_of), design, variant)
         if len(laid.blank) % 2:  # part 1 starts on a right-hand page
             laid.pdf = _with_blank_page(laid.pdf)
             laid.blank.append(True)
@@ -329,7 +334,11 @@ def render(pub: Publication, body: Body, design: Design, variant: str | None = "
         last_pieces.append((name, *r.seconds, r.pid))
 
     parts = [Piece(front.pdf, None)] + [Piece(r.pdf, s) for r, s in zip(main, stamped.split)]
-    return assemble(parts, page_labels=[(0, "r", 1), (len(front.blank), "D", 1)], identifier=pdf.identifier(pub))
+    try:
+        return assemble(parts, page_labels=[(0, "r", 1), (len(front.blank), "D", 1)], identifier=pdf.identifier(pub))
+    except ValueError as exc:  # pieces that cannot make one right PDF: a fault of this module, not of the source
+        raise BuildError(f"the PDF's pieces, laid out in parallel, could not be joined: {exc}\n"
+                         f"  hint: build with --jobs 1 (one process) and report this") from exc
 
 
 def _split(stamps: list[bytes], blanks: list[list[bool]]) -> list[bytes]:
