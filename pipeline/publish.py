@@ -304,36 +304,41 @@ def archived_yaml(ed: Edition) -> dict:
     raise BuildError(f"{ed.folder / src.name} holds no publication.yaml; run `pipeline editions verify`")
 
 
-def pdf_facts(pdf: Path, cover_width: int = 360) -> tuple[int, str]:
-    """(page count, a PNG of the first page as a data: URI)."""
-    import pypdfium2
-
-    doc = pypdfium2.PdfDocument(str(pdf))
-    try:
-        pages = len(doc)
-        page = doc[0]
-        try:
-            image = page.render(scale=cover_width / page.get_width(), may_draw_forms=False).to_pil().convert("RGB")
-        finally:
-            page.close()
-    finally:
-        doc.close()
-    buf = io.BytesIO()
-    image.save(buf, format="PNG", optimize=True)
-    return pages, "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+COVER_WIDTH = 360  # pixels: the cover on a landing page
 
 
-#: What the landing page calls each file of an edition; a format not named
-#: here is called by its ``Format.label`` (pipeline.formats). The site leads
-#: with the PDF (``LEAD``): its cover, its page count, a stable address.
-ROLE_LABELS = {"pdf": "PDF", "epub": "EPUB", "html": "HTML page", "source": "Source", "check": "Check report"}
-LEAD = "pdf"
+def lead_facts(path: Path, width: int = COVER_WIDTH) -> tuple[int | None, str]:
+    """(page count, a PNG of the first page as a data: URI, or "") of the
+    lead format's file at ``path``."""
+    from pipeline import formats
+
+    lead = formats.lead()
+    cover = lead.cover(path, width)
+    return lead.pages(path), ("data:image/png;base64," + base64.b64encode(cover).decode("ascii") if cover else "")
+
+
+#: What the landing page calls the files of an edition that are not a
+#: format's; a format's file is called by its ``Format.file_label``, else
+#: its ``label`` (pipeline.formats). The site leads with the format that is
+#: distributed (``formats.lead()``, the PDF): its cover, its page count, a
+#: stable address.
+ROLE_LABELS = {"source": "Source", "check": "Check report"}
+
+
+def _lead():
+    from pipeline import formats
+
+    return formats.lead()
 
 
 def _label(role: str) -> str:
     from pipeline import formats
 
-    return ROLE_LABELS.get(role) or (formats.get(role).label if role in formats.REGISTRY else role)
+    if role in ROLE_LABELS:
+        return ROLE_LABELS[role]
+    if role in formats.REGISTRY:
+        return formats.get(role).file_label or formats.get(role).label
+    return role
 
 
 def _listed_roles() -> list[str]:
@@ -369,7 +374,8 @@ def publication_page_data(eds: list[Edition], signed: set[tuple[str, str]] | Non
     meta = archived_yaml(latest)
     notes = {str(h.get("version")): h.get("note", "") for h in (meta.get("edition") or {}).get("history") or []
              if isinstance(h, dict)}
-    pages, cover = pdf_facts(latest.folder / latest.file(LEAD).name)
+    lead = _lead()
+    pages, cover = lead_facts(latest.folder / latest.file(lead.name).name)
 
     def edition(ed: Edition) -> dict:
         return {"version": ed.version, "date": ed.manifest["edition_date"], "released": ed.manifest.get("released", ""),
@@ -379,8 +385,8 @@ def publication_page_data(eds: list[Edition], signed: set[tuple[str, str]] | Non
                 "files": [r for r in (_file_row(ed, role, "") for role in _listed_roles()) if r]}
 
     current = edition(latest)
-    current["pdf"] = {**_file_row(latest, LEAD, ""), "pages": pages}
-    current["others"] = [r for r in (_file_row(latest, role, "") for role in _listed_roles() if role != LEAD) if r]
+    current["lead"] = {**_file_row(latest, lead.name, ""), "pages": pages}
+    current["others"] = [r for r in (_file_row(latest, role, "") for role in _listed_roles() if role != lead.name) if r]
     page = {
         "slug": latest.slug,
         "title": meta.get("title") or latest.manifest.get("title", latest.slug),
@@ -394,7 +400,8 @@ def publication_page_data(eds: list[Edition], signed: set[tuple[str, str]] | Non
         "cover": cover,
         "latest": current,
         "earlier": [edition(e) for e in reversed(eds[:-1])],
-        "stable_pdf": f"{latest.slug}.pdf",
+        "lead": {"label": lead.label, "type": lead.media_type.split(";")[0]},
+        "stable": lead.output_name(latest.slug),
         "public_key_href": f"../{PUBLIC_KEY}" if any(slug == latest.slug for slug, _ in signed) else "",
     }
     page["citation"] = citation_data(page, latest, f"{site_url}{latest.slug}/" if site_url else "")
@@ -410,7 +417,7 @@ def citation_data(page: dict, latest: Edition, base: str) -> dict:
     the site's url, relative to the page otherwise."""
     authors = page["authors"]
     institutions = [a["organisation"] or a["affiliation"] for a in authors]
-    pdf = page["latest"]["pdf"]
+    lead = page["latest"]["lead"]
     meta = [("citation_title", page["title"])]
     for a, inst in zip(authors, institutions):
         meta.append(("citation_author", a["name"]))
@@ -423,7 +430,8 @@ def citation_data(page: dict, latest: Edition, base: str) -> dict:
     if page["keywords"]:
         meta.append(("citation_keywords", "; ".join(str(k) for k in page["keywords"])))
     if base:
-        meta.append(("citation_pdf_url", base + pdf["href"]))
+        if page["lead"]["type"] == "application/pdf":
+            meta.append(("citation_pdf_url", base + lead["href"]))
         meta.append(("citation_abstract_html_url", base + INDEX))
 
     def person(a, inst):
@@ -434,7 +442,7 @@ def citation_data(page: dict, latest: Edition, base: str) -> dict:
 
     encodings = [{"@type": "MediaObject", "name": f["name"], "contentUrl": base + f["href"],
                   "encodingFormat": content_type(f["name"]).split(";")[0], "contentSize": str(f["size"]),
-                  "sha256": f["sha256"]} for f in [pdf, *page["latest"]["others"]] if f["role"] != "source"]
+                  "sha256": f["sha256"]} for f in [lead, *page["latest"]["others"]] if f["role"] != "source"]
     ld = {"@context": "https://schema.org", "@type": "Report", "name": page["title"],
           **({"alternativeHeadline": page["subtitle"]} if page["subtitle"] else {}),
           "author": [person(a, i) for a, i in zip(authors, institutions)],
@@ -505,8 +513,8 @@ def cff_text(page: dict, base: str) -> str:
     identifiers = []
     if base:
         common["url"] = base
-        identifiers.append({"type": "url", "value": base + latest["pdf"]["href"],
-                            "description": f"The PDF of edition {latest['version']}"})
+        identifiers.append({"type": "url", "value": base + latest["lead"]["href"],
+                            "description": f"The {page['lead']['label']} of edition {latest['version']}"})
     if page["identifier"]:
         identifiers.append({"type": "other", "value": str(page["identifier"]),
                             "description": "The publication's identifier"})
@@ -542,10 +550,11 @@ def feed_data(config: Config, pubs: dict[str, list[Edition]], titles: dict[str, 
     """The Atom feed: one entry per edition on the site, newest first."""
     base = config.url or ""
     entries = []
+    lead = _lead()
     for slug, eds in pubs.items():
         page = titles[slug]
         for ed in eds:
-            pdf = ed.file(LEAD)
+            file = ed.file(lead.name)
             note = next((e["note"] for e in [page["latest"], *page["earlier"]] if e["version"] == ed.version), "")
             entries.append({
                 "id": _entry_id(ed),
@@ -553,8 +562,9 @@ def feed_data(config: Config, pubs: dict[str, list[Edition]], titles: dict[str, 
                 "updated": ed.manifest.get("released") or f"{ed.manifest['edition_date']}T00:00:00Z",
                 "published": f"{ed.manifest['edition_date']}T00:00:00Z",
                 "link": f"{base}{slug}/{INDEX}#v{ed.version}",
-                "pdf": f"{base}{slug}/{ed.version}/{pdf.name}" if pdf else None,
-                "pdf_size": pdf.size if pdf else 0,
+                "enclosure": f"{base}{slug}/{ed.version}/{file.name}" if file else None,
+                "enclosure_size": file.size if file else 0,
+                "enclosure_type": page["lead"]["type"],
                 "summary": note or f"Edition {ed.version} of {page['title']}, dated {ed.manifest['edition_date']}.",
                 "authors": [a["name"] for a in page["authors"]] or ["Unknown author"],
                 "language": page["language"],
@@ -815,12 +825,14 @@ def publish(archive: Path | str = DEFAULT_ARCHIVE, config: Config | None = None,
         raise BuildError(f"{archive} holds no released edition; nothing was published\n"
                          f"  hint: release one first: `pipeline release sources/<slug>`")
     wanted = set(slugs_of(sources, archive)) if sources else {e.slug for e in all_eds}
+    lead = _lead()
     for ed in all_eds:
-        if ed.slug in wanted and ed.file(LEAD) is None:
-            raise BuildError(f"{ed.folder} holds no {_label(LEAD)}, which the site's page of {ed.slug} leads with "
-                             f"(its cover, its page count, {ed.slug}/{ed.slug}.pdf); nothing was published\n"
-                             f"  hint: add {LEAD} to 'formats:' in {ed.slug}'s publication.yaml, then release a new "
-                             f"edition")
+        if ed.slug in wanted and ed.file(lead.name) is None:
+            raise BuildError(f"{ed.folder} holds no {_label(lead.name)}, which the site's page of {ed.slug} leads "
+                             f"with (its cover, its page count, {ed.slug}/{lead.output_name(ed.slug)}); nothing was "
+                             f"published\n"
+                             f"  hint: add {lead.name} to 'formats:' in {ed.slug}'s publication.yaml, then release a "
+                             f"new edition")
     ledger = read_ledger(archive)
     result = Published(dest.name)
     signer = None
@@ -874,7 +886,7 @@ def publish(archive: Path | str = DEFAULT_ARCHIVE, config: Config | None = None,
                 on_site.setdefault(ed.slug, []).append(ed)
         result.editions = [(e.slug, e.version) for eds in on_site.values() for e in eds]
 
-        # 4. latest/ and the stable link to the latest PDF
+        # 4. latest/ and the stable link to the latest edition's lead file (the PDF)
         mutable: list[SiteFile] = []
         for slug, eds in sorted(on_site.items()):
             newest = max(eds, key=lambda e: version_key(e.version))
@@ -885,10 +897,10 @@ def publish(archive: Path | str = DEFAULT_ARCHIVE, config: Config | None = None,
             elif site.set_latest(slug, newest.version, files):
                 result.steps.append(Step(f"{slug}/{LATEST}/", "updated"))
                 say(f"{slug}/{LATEST}/: now {newest.version}")
-            lead = newest.file(LEAD)
-            pdf = next(f for f in files if f.key == f"{slug}/{newest.version}/{lead.name}")
-            mutable.append(SiteFile(f"{slug}/{slug}.pdf", pdf.sha256, pdf.size, source=pdf.source,
-                                    download=f"{slug}-{newest.version}.pdf"))
+            newest_lead = newest.file(lead.name)
+            stable = next(f for f in files if f.key == f"{slug}/{newest.version}/{newest_lead.name}")
+            mutable.append(SiteFile(f"{slug}/{lead.output_name(slug)}", stable.sha256, stable.size,
+                                    source=stable.source, download=lead.output_name(f"{slug}-{newest.version}")))
 
         # 5. the pages and the feed, last
         if signer is not None:
@@ -926,7 +938,8 @@ def publish(archive: Path | str = DEFAULT_ARCHIVE, config: Config | None = None,
     where = (lambda key: f"{base}{key}") if base else site.address
     result.addresses = [("index", where(INDEX)), ("feed", where(FEED))]
     for slug in sorted(on_site):
-        result.addresses += [(f"{slug} page", where(f"{slug}/{INDEX}")), (f"{slug} PDF", where(f"{slug}/{slug}.pdf"))]
+        result.addresses += [(f"{slug} page", where(f"{slug}/{INDEX}")),
+                             (f"{slug} {lead.label}", where(f"{slug}/{lead.output_name(slug)}"))]
     return result
 
 
@@ -1002,12 +1015,13 @@ def verify_remote(archive: Path | str = DEFAULT_ARCHIVE, config: Config | None =
             if not eds:
                 continue
             newest = max(eds, key=lambda e: version_key(e.version))
-            pdf = newest.file(LEAD)
-            key = f"{slug}/{slug}.pdf"
+            lead = _lead()
+            file = newest.file(lead.name)
+            key = f"{slug}/{lead.output_name(slug)}"
             found = read_back(key) if key in keys else None
-            if pdf is not None and found != pdf.sha256:
+            if file is not None and found != file.sha256:
                 report.findings.append(RemoteFinding(site.address(key), "missing" if found is None else
-                                                     f"is not the latest edition's PDF ({newest.version})"))
+                                                     f"is not the latest edition's {lead.label} ({newest.version})"))
         unpublished = sorted(f"{s} {v}" for s, v in set(known) - set(by_edition))
         if unpublished:
             report.notes.append(f"not published to {dest.name} (yet): {', '.join(unpublished)}")

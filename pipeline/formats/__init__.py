@@ -17,6 +17,7 @@ registered by whoever uses it, as the tests do); docs/formats.md says how.
     get(name)       the format called ``name`` (KeyError with the names known)
     names()         every registered name, in order
     default()       the names built when neither --formats nor publication.yaml says
+    lead()          the format that is distributed: the published site leads with it
 """
 
 from __future__ import annotations
@@ -198,6 +199,11 @@ class Format:
         """The file's page count for the build's summary, when it has pages."""
         return None
 
+    def cover(self, path: Path, width: int) -> bytes | None:
+        """A picture of the file's first page, ``width`` pixels wide, as PNG,
+        for the published site's page of a ``distributed`` format; or None."""
+        return None
+
     def __repr__(self) -> str:
         return f"<format {self.name}>"
 
@@ -244,6 +250,16 @@ def names() -> tuple[str, ...]:
 
 def default() -> tuple[str, ...]:
     return tuple(n for n, f in REGISTRY.items() if f.default)
+
+
+def lead() -> Format:
+    """The format that is distributed (``Format.distributed``): the
+    published site's page leads with its file. The first such format, in
+    the registry's order; a ``LookupError`` when no format is."""
+    for f in REGISTRY.values():
+        if f.distributed:
+            return f
+    raise LookupError(f"no format is distributed (Format.distributed); the formats are {', '.join(REGISTRY)}")
 
 
 def ordered(formats) -> tuple[str, ...]:

@@ -96,5 +96,24 @@ class Pdf(Format):
         finally:
             pdf.close()
 
+    def cover(self, path: Path, width: int) -> bytes:
+        """The first page, ``width`` pixels wide, as an optimised RGB PNG."""
+        import io
+
+        import pypdfium2
+
+        doc = pypdfium2.PdfDocument(str(path))
+        try:
+            page = doc[0]
+            try:
+                image = page.render(scale=width / page.get_width(), may_draw_forms=False).to_pil().convert("RGB")
+            finally:
+                page.close()
+        finally:
+            doc.close()
+        buf = io.BytesIO()
+        image.save(buf, format="PNG", optimize=True)
+        return buf.getvalue()
+
 
 FORMAT = register(Pdf())
