@@ -7,6 +7,7 @@ publication.yaml go by."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -76,6 +77,8 @@ def test_the_registry_holds_the_shipped_formats_in_order():
         formats.get("docx")
     with pytest.raises(ValueError):
         formats.register(PlainText.__new__(type("Bad", (PlainText,), {"name": "Bad name"})))
+    assert formats.lead() is formats.get("pdf")  # distributed: the published site leads with it
+    assert [f.validator.key for f in formats.REGISTRY.values() if f.validator] == ["epubcheck", "vnu"]
 
 
 @pytest.mark.parametrize("heavy", [False, True], ids=["light", "heavy"])
@@ -177,3 +180,61 @@ def test_the_command_line_lists_the_registry_and_refuses_other_names(txt, capsys
         main(["build", str(FIXTURE), "--formats", "pdf,docx"])
     assert exit.value.code == 2
     assert "unknown format docx; choose from pdf,epub,html,slides,txt" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- nothing else names a format
+
+#: The formats' own modules: the registry and each format's module
+#: (pipeline/formats/), and the implementation those wrap, which is the
+#: format's by definition (its renderer and its reader).
+OWN_MODULES = ("pipeline/formats/", "pipeline/render/pdf.py", "pipeline/render/epub.py", "pipeline/render/html.py",
+               "pipeline/render/slides.py", "pipeline/check/pdf.py", "pipeline/check/epub.py",
+               "pipeline/check/html.py", "pipeline/check/slides.py")
+
+#: Quoted format names elsewhere that do not name an output format: file ->
+#: how many times (a line may hold two), and what they are (docs/formats.md, "What names a format").
+NOT_AN_OUTPUT_FORMAT = {
+    "pipeline/source/safety.py": 4,  # pandoc's raw formats that are HTML ("html", "epub", ...) in the source
+    "pipeline/source/targets.py": 2,  # the same: raw HTML in the source
+    "pipeline/check/compare.py": 1,  # the same: raw HTML in the source, for the text the check expects
+    "pipeline/render/figures.py": 1,  # a pandoc RawBlock of HTML written into the body
+    "pipeline/render/common.py": 1,  # lxml's serialisation method
+    "pipeline/render/speedups.py": 2,  # an attribute of WeasyPrint's that is called ``pdf``
+    "pipeline/importer.py": 3,  # the kind of an edit the importer made: HTML in the imported Markdown
+}
+
+FORMAT_NAME = re.compile(r"""["'](?:pdf|epub|html)["']""")
+
+
+def _format_names(root: Path) -> dict[str, list[str]]:
+    """Every quoted "pdf", "epub" or "html" in the pipeline's Python
+    outside the formats' own modules: file -> the lines (as `grep -rn
+    '"pdf"\\|"epub"\\|"html"' pipeline/`, and single quotes too)."""
+    found: dict[str, list[str]] = {}
+    for path in sorted((root / "pipeline").rglob("*.py")):
+        rel = path.relative_to(root).as_posix()
+        if rel.startswith(OWN_MODULES):
+            continue
+        for n, line in enumerate(path.read_text("utf-8").splitlines(), 1):
+            for _ in FORMAT_NAME.finditer(line):
+                found.setdefault(rel, []).append(f"{rel}:{n}: {line.strip()}")
+    return found
+
+
+def test_no_module_but_the_formats_own_names_a_format(tmp_path):
+    """Issue 16's done-when: outside the registry and the formats' own
+    modules, no Python module names an output format; the few quoted
+    "html"s left are pandoc's or lxml's, counted and explained above. And
+    the test is not blind: a format named in build.py is caught."""
+    found = _format_names(ROOT)
+    unexpected = {f: lines for f, lines in found.items() if len(lines) != NOT_AN_OUTPUT_FORMAT.get(f, 0)}
+    assert not unexpected, "a module names a format; ask the registry (pipeline.formats) instead:\n" + \
+        "\n".join(dict.fromkeys(line for lines in unexpected.values() for line in lines))
+    assert set(found) == set(NOT_AN_OUTPUT_FORMAT)  # the allow-list holds nothing stale
+
+    copy = tmp_path / "copy"
+    shutil.copytree(ROOT / "pipeline", copy / "pipeline", ignore=shutil.ignore_patterns("__pycache__"))
+    build = copy / "pipeline" / "build.py"
+    build.write_text(build.read_text("utf-8") + '\nWANTED = ("epub",)\n', "utf-8")
+    caught = _format_names(copy)
+    assert [line.split(": ", 1)[1] for line in caught["pipeline/build.py"]] == ['WANTED = ("epub",)']
