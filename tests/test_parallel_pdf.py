@@ -2,9 +2,9 @@
 (pipeline/render/parallel.py) against the same source laid out as one
 WeasyPrint document (``jobs=1``, today's path).
 
-One small generated book (bench/bench.py: three parts, a front chapter, a
-back chapter, footnotes in every part, tables, a figure, links from one
-part into another, blank versos before parts) is built three times for the
+One small generated book (bench/bench.py: three parts, the second without
+a label, a front chapter, a back chapter, footnotes in every part, tables,
+a figure, links from one part into another, blank versos before parts) is built three times for the
 whole module: once in one process, twice in two. The tests read the files
 back with the formats' own libraries (pypdfium2, pikepdf), not with the
 pipeline's readers, except for the build's own check, which must pass.
@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pikepdf
 import pytest
+import yaml
 
 from conftest import ROOT
 from readback import normalise, pdf_bookmarks, pdf_pages
@@ -34,6 +35,11 @@ def builds(tmp_path_factory):
     source = where / "book"
     facts = bench.generate(30, source)
     assert facts["parts"] == 3
+    # the second part without its label, as most books (the Rust book): its heading then starts the
+    # page, with no top margin of its own to hide the body's (test_every_line_stands_at_the_same_height)
+    meta = yaml.safe_load((source / "publication.yaml").read_text("utf-8"))
+    del meta["outline"]["parts"][1]["label"]
+    (source / "publication.yaml").write_text(yaml.safe_dump(meta, sort_keys=False, allow_unicode=True), "utf-8")
     one = build(source, where / "one", formats=("pdf",), check=False, jobs=1)
     two = build(source, where / "two", formats=("pdf",), check=True, jobs=2)
     again = build(source, where / "again", formats=("pdf",), check=False, jobs=2)
@@ -72,6 +78,41 @@ def test_every_page_has_the_same_text_and_folio(builds):
     blank = [i for i, t in enumerate(a) if not normalise(t)]
     assert any(i > folios.index("1") for i in blank), "the book should have a blank verso in its main matter"
     assert [p.folio for p in pa.pages if not normalise(a[p.index])] == [""] * len(blank)
+
+
+def _lines(path: Path) -> list[list[tuple[float, str]]]:
+    """Each page's lines: (the top of its first character, rounded to 0.1 pt; its text)."""
+    import pypdfium2 as pdfium
+
+    pdf = pdfium.PdfDocument(str(path))
+    try:
+        pages = []
+        for i in range(len(pdf)):
+            text = pdf[i].get_textpage()
+            lines: dict[float, str] = {}
+            for k in range(text.count_chars()):
+                char = text.get_text_range(k, 1)
+                if char.strip():
+                    top = round(text.get_charbox(k)[3], 1)
+                    lines[top] = lines.get(top, "") + char
+            pages.append(sorted(lines.items(), reverse=True))
+        return pages
+    finally:
+        pdf.close()
+
+
+def test_every_line_stands_at_the_same_height(builds):
+    """Not only the same text on each page: the same lines at the same
+    heights. A piece is its own document, and its first page is a
+    document's first page, where WeasyPrint keeps the body's top margin
+    (the user agent's 8px) that the whole report's body has left behind on
+    the cover: the piece's first page stood 6 pt lower, which on a full
+    page (the Rust book's part 12) pushed its last lines to the next one."""
+    one, two, _ = builds
+    a, b = _lines(_pdf(one)), _lines(_pdf(two))
+    assert len(a) == len(b) and sum(map(len, a)) > 500
+    for i, (x, y) in enumerate(zip(a, b)):
+        assert x == y, f"page {i + 1}"
 
 
 def test_the_contents_print_the_same_page_numbers(builds):

@@ -37,6 +37,15 @@ first) cost 0.4 s each, mostly the stylesheets, on the critical path.
 A blank verso (a part that must start on the right after a piece that ended
 on the right) is an empty page of the piece before it: no text, no folio.
 
+A piece is its own document, so its first page is a document's first page,
+where WeasyPrint keeps the body's top margin (the user agent's 8px, 6 pt);
+in the whole report the body's first fragment is on the cover, and a part's
+page, a later fragment, has none. A piece's body therefore has no top
+margin, and no bottom margin unless the report's body ends in it (the last
+main piece): without that, every piece's first page stood 6 pt lower than
+in one document, and a full one (the Rust book's part 12) pushed its last
+lines to the next page. The front piece likewise ends without the margin.
+
 Every piece is laid out with the same options and contexts as the one-process
 path (``pdf.lay_out``); its WeasyPrint messages come back with it and fail
 the build as there. The bytes depend only on the source: which worker lays a
@@ -191,19 +200,22 @@ def _css_string(text: str) -> str:
 
 def _main_css(pub: Publication, p: _Plan) -> str:
     """A main piece: no folios (they are stamped), the document's title for
-    the running heads (the cover sets it in the whole report), and the
-    footnotes numbered on from the pieces before."""
+    the running heads (the cover sets it in the whole report), the
+    footnotes numbered on from the pieces before, and the body's margins
+    only where the whole report's body has them (not at a piece's start)."""
     title = pub.meta.short_title or pub.meta.title
     return ("\n/* a piece of the report (pipeline/render/parallel.py) */\n"
             "@page :left { @bottom-left { content: none; } }\n"
             "@page :right { @bottom-right { content: none; } }\n"
-            f"html {{ string-set: doc-title {_css_string(title)}; counter-reset: footnote {p.footnotes_before}; }}\n")
+            f"html {{ string-set: doc-title {_css_string(title)}; counter-reset: footnote {p.footnotes_before}; }}\n"
+            f"body {{ margin-top: 0; {'' if p.colophon else 'margin-bottom: 0; '}}}\n")  # the module's doc
 
 
 #: The contents' page number of an entry in another piece (toc.css prints
 #: the others with target-counter).
 _FRONT_CSS = ('\n/* the front piece (pipeline/render/parallel.py) */\n'
-              '.toc a[data-page]::after { content: leader(dotted) "\\a0" attr(data-page); }\n')
+              '.toc a[data-page]::after { content: leader(dotted) "\\a0" attr(data-page); }\n'
+              'body { margin-bottom: 0; }\n')  # the report's body goes on into the main matter
 
 #: A stamp: empty pages that print only their folio (page.css's margin
 #: boxes), from ``counter-set`` on; a blank page prints nothing.
