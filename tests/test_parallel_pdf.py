@@ -40,6 +40,11 @@ def builds(tmp_path_factory):
     meta = yaml.safe_load((source / "publication.yaml").read_text("utf-8"))
     del meta["outline"]["parts"][1]["label"]
     (source / "publication.yaml").write_text(yaml.safe_dump(meta, sort_keys=False, allow_unicode=True), "utf-8")
+    # a hyphen in the front matter: one document then reads the hyphen glyph as "-" everywhere,
+    # hyphenation's U+2010 too (its first text), where the later pieces drew U+2010 first
+    preface = (source / "preface.md").read_text("utf-8").split("\n", 2)
+    (source / "preface.md").write_text("\n".join([*preface[:2], "A well-known opening line.", "", preface[2]]),
+                                       "utf-8")
     one = build(source, where / "one", formats=("pdf",), check=False, jobs=1)
     two = build(source, where / "two", formats=("pdf",), check=True, jobs=2)
     again = build(source, where / "again", formats=("pdf",), check=False, jobs=2)
@@ -107,7 +112,9 @@ def test_every_line_stands_at_the_same_height(builds):
     document's first page, where WeasyPrint keeps the body's top margin
     (the user agent's 8px) that the whole report's body has left behind on
     the cover: the piece's first page stood 6 pt lower, which on a full
-    page (the Rust book's part 12) pushed its last lines to the next one."""
+    page (the Rust book's part 12) pushed its last lines to the next one.
+    And the same text to the character: the hyphen glyph reads as in one
+    document (assemble's _glyph_texts_as_in_one_document)."""
     one, two, _ = builds
     a, b = _lines(_pdf(one)), _lines(_pdf(two))
     assert len(a) == len(b) and sum(map(len, a)) > 500

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import re
 import warnings
 import zlib
 from struct import error as struct_error
@@ -106,6 +107,7 @@ def assemble(pieces: Sequence[Piece], *, page_labels: Iterable[tuple[int, str, i
                              f"past the last page ({len(out.pages) - 1})")
         _associated_files_once(out)
         _merge_font_files(out)
+        _glyph_texts_as_in_one_document(out)
         _dedupe_streams(out)
         if identifier is None:
             h = hashlib.sha256()
@@ -573,6 +575,68 @@ def _merge_font_files(out: pikepdf.Pdf) -> None:
             for d in descriptors:
                 if d.FontFile2.objgen in objgens:
                     d.FontFile2 = stream
+
+
+_BFCHAR = re.compile(rb"<([0-9a-fA-F]{4})> <([0-9a-fA-F]{4})>")
+
+
+def _glyph_texts_as_in_one_document(out: pikepdf.Pdf) -> None:
+    """Each glyph of a font read as the same text in every piece: the text
+    the earliest piece gave it. WeasyPrint gives a glyph the text it was
+    first drawn for in its document (one ToUnicode entry a glyph), so where
+    one glyph draws two characters (Source Serif's hyphen: U+002D and the
+    hyphenation's U+2010) a piece, a document of its own, read "opera\u2010"
+    where one document, which had drawn a "-" in an earlier piece, reads
+    "opera-" (the Rust book's page 389; 39 of the system-design-primer's
+    109 pages). One document draws its pages in order, so its text for a
+    glyph is the earliest piece's that has it. Only glyphs that stand for
+    one character outside the shaped scripts are touched: there the patch
+    of pipeline/render/actualtext.py may give a glyph its text later."""
+    from pipeline.render.actualtext import _COMPLEX
+
+    first: dict[tuple[str, bytes], bytes] = {}
+    for font in _type0_fonts(out):
+        descendant = font.DescendantFonts[0]
+        descriptor = descendant.get("/FontDescriptor")
+        to_unicode = font.get("/ToUnicode")
+        if not isinstance(descriptor, Dictionary) or not isinstance(to_unicode, Stream) \
+                or descendant.get("/CIDToGIDMap", Name.Identity) != Name.Identity:
+            continue
+        name = str(descriptor.get("/FontName", "")).split("+", 1)[-1]
+        data = to_unicode.read_bytes()
+        changed = False
+
+        def same(m: re.Match) -> bytes:
+            nonlocal changed
+            text = m.group(2).lower()
+            if _COMPLEX.search(chr(int(text, 16))) or 0xD800 <= int(text, 16) < 0xE000:
+                return m.group(0)
+            earliest = first.setdefault((name, m.group(1).lower()), text)
+            if earliest == text:
+                return m.group(0)
+            changed = True
+            return b"<" + m.group(1) + b"> <" + earliest + b">"
+
+        data = _BFCHAR.sub(same, data)
+        if changed:
+            font.ToUnicode = out.make_indirect(Stream(out, zlib.compress(data, 9), Filter=Name.FlateDecode))
+
+
+def _type0_fonts(out: pikepdf.Pdf) -> Iterator[Dictionary]:
+    """The Type0 fonts of TrueType CID fonts that the pages use, each once,
+    in the order the pages show them (the stamps' forms are left out: their
+    folios are digits)."""
+    seen: set = set()
+    for page in out.pages:
+        resources = page.obj.get("/Resources")
+        fonts = resources.get("/Font") if isinstance(resources, Dictionary) else None
+        for _, font in (fonts or {}).items():
+            if isinstance(font, Dictionary) and font.get("/Subtype") == "/Type0" and font.objgen not in seen:
+                seen.add(font.objgen)
+                kids = font.get("/DescendantFonts") or []
+                if len(kids) == 1 and isinstance(kids[0], Dictionary) \
+                        and kids[0].get("/Subtype") == "/CIDFontType2":
+                    yield font
 
 
 def _cid_fonts(out: pikepdf.Pdf) -> Iterator[Dictionary]:

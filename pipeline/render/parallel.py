@@ -46,17 +46,16 @@ main piece): without that, every piece's first page stood 6 pt lower than
 in one document, and a full one (the Rust book's part 12) pushed its last
 lines to the next page. The front piece likewise ends without the margin.
 
-What still differs, and is WeasyPrint's: a font's glyph has one text in the
-PDF (its ToUnicode entry), the text it was first drawn for in the document
-(``draw_first_line``; pipeline/render/actualtext.py leaves Latin so). Where
-one glyph draws two characters, as Source Serif's hyphen draws U+002D and
-the hyphenation's U+2010, copied text depends on which came first in the
-document, and a piece is a document of its own: the Rust book's page 389
-reads "opera-" in one document (a "-" drew that glyph earlier) and
-"opera\u2010" from its piece. The glyphs and the layout are the same. The
-smallest case, with that font: ``<p>real-world</p><p style="break-before:
-page">real\u2010world</p>`` reads "real-world" on both pages, its second
-page alone "real\u2010world".
+A glyph's text in the PDF (its font's ToUnicode entry) is, in WeasyPrint,
+the text it was first drawn for in its document (``draw_first_line``).
+Where one glyph draws two characters, as Source Serif's hyphen draws U+002D
+and the hyphenation's U+2010, a piece read otherwise than one document (the
+Rust book's page 389: "opera\u2010" from its piece, "opera-" in one
+document, which had drawn a "-" earlier; 39 of the system-design-primer's
+109 pages): the smallest case, with that font, is ``<p>real-world</p><p
+style="break-before: page">real\u2010world</p>``, which reads "real-world"
+on both pages, its second page alone "real\u2010world". assemble() gives
+each glyph the earliest piece's text (``_glyph_texts_as_in_one_document``).
 
 Every piece is laid out with the same options and contexts as the one-process
 path (``pdf.lay_out``); its WeasyPrint messages come back with it and fail
