@@ -63,20 +63,27 @@ def page_numbers(text: str) -> int | tuple[int, ...]:
     return tuple(numbers)
 
 
-def render_pages(pdf: Path, dest: Path, pages: int | tuple[int, ...] = 4, width: int = 800,
-                 sheet_columns: int = 4, thumb_width: int = 280) -> Preview:
+def render_pages(pdf: Path, dest: Path, pages: int | tuple[int, ...] | None = 4, width: int = 800,
+                 sheet_columns: int = 4, thumb_width: int = 280, page_name: str = PAGE_NAME,
+                 sheet_name: str = SHEET_NAME) -> Preview:
     """PNGs of the first ``pages`` pages (or of the pages numbered in a
-    tuple), ``width`` pixels wide, and a contact sheet of them; files of an
-    earlier preview are replaced. Page numbers beyond the end are skipped."""
+    tuple, or of every page when None), ``width`` pixels wide, and a contact
+    sheet of them; files of an earlier preview (named like ``page_name``)
+    are replaced. Page numbers beyond the end are skipped."""
     import pypdfium2
 
     dest.mkdir(parents=True, exist_ok=True)
-    for old in sorted(dest.glob("page-*.png")):
+    for old in sorted(dest.glob(page_name.split("{")[0] + "*.png")):
         old.unlink()
     doc = pypdfium2.PdfDocument(str(pdf))
     try:
         count = len(doc)
-        wanted = range(1, min(pages, count) + 1) if isinstance(pages, int) else [n for n in pages if n <= count]
+        if pages is None:
+            wanted = range(1, count + 1)
+        elif isinstance(pages, int):
+            wanted = range(1, min(pages, count) + 1)
+        else:
+            wanted = [n for n in pages if n <= count]
         images = []
         written = []
         for number in wanted:
@@ -86,13 +93,13 @@ def render_pages(pdf: Path, dest: Path, pages: int | tuple[int, ...] = 4, width:
                 image = page.render(scale=scale, may_draw_forms=False).to_pil().convert("RGB")
             finally:
                 page.close()
-            path = dest / PAGE_NAME.format(number)
+            path = dest / page_name.format(number)
             image.save(path, format="PNG", optimize=True)
             images.append((number, image))
             written.append(path)
     finally:
         doc.close()
-    sheet = dest / SHEET_NAME
+    sheet = dest / sheet_name
     contact_sheet(images, columns=sheet_columns, thumb_width=thumb_width).save(sheet, format="PNG", optimize=True)
     return Preview(pdf, tuple(written), sheet, count)
 
@@ -100,30 +107,8 @@ def render_pages(pdf: Path, dest: Path, pages: int | tuple[int, ...] = 4, width:
 def render_slides(deck: Path, dest: Path, width: int = 800) -> Preview:
     """PNGs of every slide of the deck, ``width`` pixels wide, and a
     contact sheet of them (three a row); an earlier preview's are replaced."""
-    import pypdfium2
-
-    dest.mkdir(parents=True, exist_ok=True)
-    for old in sorted(dest.glob("slide-*.png")):
-        old.unlink()
-    doc = pypdfium2.PdfDocument(str(deck))
-    images, written = [], []
-    try:
-        for number in range(1, len(doc) + 1):
-            page = doc[number - 1]
-            try:
-                image = page.render(scale=width / page.get_width(), may_draw_forms=False).to_pil().convert("RGB")
-            finally:
-                page.close()
-            path = dest / SLIDE_NAME.format(number)
-            image.save(path, format="PNG", optimize=True)
-            images.append((number, image))
-            written.append(path)
-        count = len(doc)
-    finally:
-        doc.close()
-    sheet = dest / SLIDES_SHEET_NAME
-    contact_sheet(images, columns=3, thumb_width=360).save(sheet, format="PNG", optimize=True)
-    return Preview(deck, tuple(written), sheet, count)
+    return render_pages(deck, dest, pages=None, width=width, sheet_columns=3, thumb_width=360,
+                        page_name=SLIDE_NAME, sheet_name=SLIDES_SHEET_NAME)
 
 
 def contact_sheet(images: list, columns: int = 4, thumb_width: int = 280, gap: int = 24):
