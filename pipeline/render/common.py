@@ -193,6 +193,18 @@ def scroll_boxes(el, words: dict) -> None:
         box.append(block)
 
 
+def drop(el) -> None:
+    """Remove ``el`` from its tree, keeping the text that follows it."""
+    parent = el.getparent()
+    prev = el.getprevious()
+    if el.tail:
+        if prev is not None:
+            prev.tail = (prev.tail or "") + el.tail
+        else:
+            parent.text = (parent.text or "") + el.tail
+    parent.remove(el)
+
+
 def serialise(el, method: str = "html") -> str:
     """The children of ``el`` as HTML (or XHTML with method="xml")."""
     return "".join(etree.tostring(child, method=method, encoding="unicode") for child in el)

@@ -16,7 +16,7 @@ from lxml import etree
 from pipeline.errors import BuildError, one_line, shown_path
 from pipeline.model import Publication
 from pipeline.render.common import (
-    Body, Design, RefusedFetch, allowed_file, build_time, data_uri, font_dirs, serialise, source_date_epoch,
+    Body, Design, RefusedFetch, allowed_file, build_time, data_uri, drop, font_dirs, serialise, source_date_epoch,
     style_tokens,
 )
 from pipeline.render.linebreak import strict_breaks
@@ -187,7 +187,7 @@ def _inline_footnotes(el) -> None:
         first = True
         for block in li:
             for back in block.xpath(".//a[contains(concat(' ', @class, ' '), ' footnote-back ')]"):
-                _drop(back)
+                drop(back)
             if not first:
                 note.append(etree.Element("br"))
             first = False
@@ -219,7 +219,7 @@ def _label(heading) -> None:
     without text) as the TeX it was written in, as the contents prints it."""
     copy = etree.fromstring(etree.tostring(heading, with_tail=False))
     for call in copy.xpath(".//a[contains(concat(' ', @class, ' '), ' footnote-ref ')]"):
-        _drop(call)
+        drop(call)
     for math in copy.xpath(".//*[local-name()='math']"):
         tex = math.xpath("string(.//*[local-name()='annotation'][@encoding='application/x-tex'])")
         text = etree.Element("span")
@@ -227,17 +227,6 @@ def _label(heading) -> None:
         text.tail = math.tail
         math.getparent().replace(math, text)
     heading.set("data-label", " ".join("".join(copy.itertext()).split()))
-
-
-def _drop(el) -> None:
-    parent = el.getparent()
-    prev = el.getprevious()
-    if el.tail:
-        if prev is not None:
-            prev.tail = (prev.tail or "") + el.tail
-        else:
-            parent.text = (parent.text or "") + el.tail
-    parent.remove(el)
 
 
 def is_pdf_a(variant: str | None) -> bool:

@@ -43,7 +43,7 @@ from lxml import etree
 from pipeline.errors import BuildError
 from pipeline.model import Publication
 from pipeline.render import audience
-from pipeline.render.common import Body, Design, body_html, build_time, font_dirs, source_date_epoch, \
+from pipeline.render.common import Body, Design, body_html, build_time, drop, font_dirs, source_date_epoch, \
     style_tokens
 from pipeline.render.linebreak import strict_breaks
 from pipeline.render.maths import draw_maths
@@ -175,7 +175,7 @@ class _Deck:
             for b in shown:  # notes inside a block (a list item, a quote) are the slide's too
                 for inner in b.xpath(".//div[contains(concat(' ', normalize-space(@class), ' '), ' notes ')]"):
                     notes.append(copy.deepcopy(inner))
-                    _drop(inner)
+                    drop(inner)
             if not shown and not (n == 0 and heading_kept):
                 continue  # a part's heading alone: its section slide says it
             for b in shown:
@@ -293,7 +293,7 @@ def _plain_title(el) -> str:
     copy_ = copy.deepcopy(el)
     for x in copy_.xpath(".//*[contains(concat(' ', @class, ' '), ' number ')] | .//sup | "
                          ".//*[contains(concat(' ', @class, ' '), ' footnote ')]"):
-        _drop(x)
+        drop(x)
     return " ".join("".join(copy_.itertext()).split())
 
 
@@ -317,17 +317,6 @@ def _escape(s: str) -> str:
 
 def _attr(s: str) -> str:
     return _escape(s).replace('"', "&quot;")
-
-
-def _drop(el) -> None:
-    parent = el.getparent()
-    prev = el.getprevious()
-    if el.tail:
-        if prev is not None:
-            prev.tail = (prev.tail or "") + el.tail
-        else:
-            parent.text = (parent.text or "") + el.tail
-    parent.remove(el)
 
 
 def slides_body(pub: Publication, design: Design) -> Body:
