@@ -13,14 +13,38 @@ from pipeline.formats import Format, register
 ARCHIVE_VARIANT = "pdf/a-3u"
 
 
-class Pdf(Format):
-    name = "pdf"
-    label = "PDF"
+class PdfFile(Format):
+    """What every format that is a PDF laid out by WeasyPrint shares (the
+    report, the slide deck): its media type, a process of its own, the
+    PDF's own checks and its page count."""
+
     media_type = "application/pdf"
     heavy = True  # WeasyPrint's layout is CPU-bound Python: it gets a process of its own
     outline_noun = "bookmark"
     drawn_text = True  # formulas are drawn; right-to-left text is drawn in visual order
     # no external validator: checked in process (pikepdf), see conformance()
+
+    def warm_up(self) -> tuple[str, ...]:
+        return ("weasyprint",)
+
+    def conformance(self, file: Path, pub):
+        from pipeline.check import conformance
+
+        return conformance.check_pdf(file, pub.meta, self.name)
+
+    def pages(self, path: Path) -> int | None:
+        import pypdfium2
+
+        pdf = pypdfium2.PdfDocument(str(path))
+        try:
+            return len(pdf)
+        finally:
+            pdf.close()
+
+
+class Pdf(PdfFile):
+    name = "pdf"
+    label = "PDF"
     distributed = True  # the file the published site leads with
     parallel = True  # --jobs N: pipeline.render.parallel
 
@@ -40,9 +64,6 @@ class Pdf(Format):
 
     def archive_facts(self) -> dict:
         return {"pdf_variant": ARCHIVE_VARIANT}
-
-    def warm_up(self) -> tuple[str, ...]:
-        return ("weasyprint",)
 
     def read(self, path: Path):
         from pipeline.check import pdf
@@ -74,11 +95,6 @@ class Pdf(Format):
             out += compare_contents(self.name, exp, ex.contents, printed)
         return out + compare_text(self.name, exp, ex.text)
 
-    def conformance(self, file: Path, pub):
-        from pipeline.check import conformance
-
-        return conformance.check_pdf(file, pub.meta, self.name)
-
     def preview(self, file: Path, dest: Path, pages=4, width: int = 800) -> str:
         from pipeline.preview import render_pages
 
@@ -86,15 +102,6 @@ class Pdf(Format):
         shown = ", ".join(p.name for p in result.pages)
         return (f"{len(result.pages)} of {result.page_count} pages as PNG ({shown}) "
                 f"and {result.sheet.name} in {result.sheet.parent}")
-
-    def pages(self, path: Path) -> int | None:
-        import pypdfium2
-
-        pdf = pypdfium2.PdfDocument(str(path))
-        try:
-            return len(pdf)
-        finally:
-            pdf.close()
 
     def cover(self, path: Path, width: int) -> bytes:
         """The first page, ``width`` pixels wide, as an optimised RGB PNG."""

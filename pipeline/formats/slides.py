@@ -9,17 +9,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pipeline.formats import Format, register
+from pipeline.formats import register
+from pipeline.formats.pdf import PdfFile
 
 
-class Slides(Format):
+class Slides(PdfFile):
     name = "slides"
     label = "Slides"
-    media_type = "application/pdf"
-    heavy = True  # WeasyPrint's layout, as the PDF's
     default = False  # a deck only for a publication that asks for one
-    outline_noun = "bookmark"
-    drawn_text = True
 
     @property
     def suffix(self) -> str:
@@ -29,9 +26,6 @@ class Slides(Format):
         from pipeline.render import slides
 
         return slides.render(pub, body, design, **options)
-
-    def warm_up(self) -> tuple[str, ...]:
-        return ("weasyprint",)
 
     def expected(self, pub, shared):
         """What the deck must show: the content meant for the slides, and
@@ -53,13 +47,6 @@ class Slides(Format):
 
         return slides.compare(exp, ex)
 
-    def conformance(self, file: Path, pub):
-        """The PDF's checks (pikepdf): metadata, language, fonts embedded,
-        bookmarks."""
-        from pipeline.check import conformance
-
-        return conformance.check_pdf(file, pub.meta, self.name)
-
     def preview(self, file: Path, dest: Path, pages=4, width: int = 800) -> str:
         """Every slide as PNG and a sheet of them all."""
         from pipeline.preview import render_slides
@@ -67,15 +54,6 @@ class Slides(Format):
         slides = render_slides(file, dest, width=width)
         return (f"the slide deck's {slides.page_count} slides as PNG "
                 f"({slides.pages[0].name} … {slides.pages[-1].name}) and {slides.sheet.name}")
-
-    def pages(self, path: Path) -> int | None:
-        import pypdfium2
-
-        pdf = pypdfium2.PdfDocument(str(path))
-        try:
-            return len(pdf)
-        finally:
-            pdf.close()
 
 
 FORMAT = register(Slides())
