@@ -293,12 +293,15 @@ def identifier(pub: Publication) -> bytes:
 
 
 def lay_out(pub: Publication, page: str, design: Design, variant: str | None = "pdf/ua-1",
-            attachments: Sequence[tuple[str, bytes]] = (), keep=None) -> tuple[bytes, object, list[str]]:
-    """Lay ``page`` (the HTML of the report, or of a piece of it) out with
-    WeasyPrint under the build's options and contexts: (the PDF, the
-    WeasyPrint document, the problems WeasyPrint reported). ``keep``, if
-    given, is called with the document before it is written (it may read
-    its pages' anchors)."""
+            attachments: Sequence[tuple[str, bytes]] = (), keep=None, ident: bytes | None = None,
+            finisher=None) -> tuple[bytes, object, list[str]]:
+    """Lay ``page`` (the HTML of the report, or of a piece of it, or of the
+    slide deck) out with WeasyPrint under the build's options and contexts:
+    (the PDF, the WeasyPrint document, the problems WeasyPrint reported).
+    ``keep``, if given, is called with the document before it is written
+    (it may read its pages' anchors); ``finisher(document, pdf)``, if given,
+    may change the PDF's objects before they are written; ``ident`` is the
+    PDF's /ID (default: the report's, ``identifier``)."""
     import weasyprint
 
     fetcher = Fetcher([pub.root, design.root, *font_dirs()])
@@ -319,7 +322,7 @@ def lay_out(pub: Publication, page: str, design: Design, variant: str | None = "
                                        created=built, modified=built, relationship="Source")
                  for name, content in attachments]
         options = dict(
-            pdf_identifier=identifier(pub),
+            pdf_identifier=ident or identifier(pub),
             pdf_variant=variant,
             pdf_tags=True,
             uncompressed_pdf=False,
@@ -335,7 +338,7 @@ def lay_out(pub: Publication, page: str, design: Design, variant: str | None = "
             gc.collect()  # the layout's discarded boxes, once, before the PDF's objects pile up (speedups)
             if keep is not None:
                 keep(document)
-            data = document.write_pdf(finisher=_associated_files_once if is_pdf_a(variant) else None, **options)
+            data = document.write_pdf(finisher=_finisher(variant, finisher), **options)
     finally:
         logger.removeHandler(handler)
         Image.MAX_IMAGE_PIXELS = pixels
@@ -345,11 +348,24 @@ def lay_out(pub: Publication, page: str, design: Design, variant: str | None = "
     return data, document, problems
 
 
-def raise_problems(problems: list[str], pub: Publication, body: Body) -> None:
+def _finisher(variant: str | None, finisher):
+    """``finisher`` and, for a PDF/A, ``_associated_files_once``, as one
+    (None when neither applies)."""
+    steps = [f for f in ((_associated_files_once if is_pdf_a(variant) else None), finisher) if f is not None]
+    if len(steps) <= 1:
+        return steps[0] if steps else None
+
+    def finish(document, pdf) -> None:
+        for step in steps:
+            step(document, pdf)
+    return finish
+
+
+def raise_problems(problems: list[str], pub: Publication, body: Body, what: str = "the PDF") -> None:
     """WeasyPrint's messages (``lay_out``) as the build's error, each once."""
     if problems:
         problems = [_named_images(m, pub, body) for m in dict.fromkeys(problems)]
-        raise BuildError("WeasyPrint reported problems while laying out the PDF:\n  " + "\n  ".join(problems))
+        raise BuildError(f"WeasyPrint reported problems while laying out {what}:\n  " + "\n  ".join(problems))
 
 
 def _named_images(message: str, pub: Publication, body: Body) -> str:

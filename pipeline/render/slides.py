@@ -33,18 +33,14 @@ timestamp (byte-identical rebuilds) and a fetcher that refuses the network
 from __future__ import annotations
 
 import copy
-import gc
 import hashlib
-import logging
 import re
 
 from lxml import etree
 
-from pipeline.errors import BuildError
 from pipeline.model import Publication
 from pipeline.render import audience
-from pipeline.render.common import Body, Design, body_html, build_time, drop, font_dirs, source_date_epoch, \
-    style_tokens
+from pipeline.render.common import Body, Design, body_html, build_time, drop, style_tokens
 from pipeline.render.linebreak import strict_breaks
 from pipeline.render.maths import draw_maths
 
@@ -419,39 +415,28 @@ def _annotate(notes_by_page: dict[int, str]):
 def render(pub: Publication, body: Body | None, design: Design, variant: str | None = "pdf/ua-1") -> bytes:
     """The deck as PDF bytes. ``body`` is ignored: the deck writes its own
     (``slides_body``: the report's body leaves out what is only for the
-    slides). WeasyPrint warnings fail the build."""
-    import weasyprint
-
-    from pipeline.render.pdf import BENIGN_WARNINGS, Fetcher, _Collect, _named_images
-    from pipeline.render.speedups import collections_paused, objects_serialised_once, page_references_cached
-    from pipeline.render.actualtext import actual_text
+    slides). Laid out as the report is (``pdf.lay_out``: the same options,
+    contexts and fetcher); WeasyPrint warnings fail the build."""
+    from pipeline.render import pdf
 
     own = slides_body(pub, design)
     page, notes = deck(pub, own, design)
-    fetcher = Fetcher([pub.root, design.root, *font_dirs()])
-    handler = _Collect()
-    logger = logging.getLogger("weasyprint")
-    logger.addHandler(handler)
-    try:
-        doc = weasyprint.HTML(string=page, base_url=pub.root.as_uri() + "/", url_fetcher=fetcher)
-        ident = hashlib.sha256(f"{pub.meta.identifier}|{pub.meta.edition.version}|slides".encode()).hexdigest()[:32]
-        options = dict(pdf_identifier=ident.encode("ascii"), pdf_variant=variant, pdf_tags=True,
-                       uncompressed_pdf=False)
-        with source_date_epoch(pub), collections_paused(), page_references_cached(), objects_serialised_once(), \
-                actual_text():
-            document = doc.render(**options)
-            gc.collect()
-            where = {}
-            for i, p in enumerate(document.pages):
-                for anchor in p.anchors:
-                    if anchor in notes and anchor not in where:
-                        where[anchor] = i
-            by_page = {where[k]: v for k, v in notes.items() if k in where}
-            data = document.write_pdf(finisher=_annotate(by_page) if by_page else None, **options)
-    finally:
-        logger.removeHandler(handler)
-    problems = list(dict.fromkeys(fetcher.refused + handler.messages))
-    if problems:
-        problems = [_named_images(m, pub, own) for m in problems]
-        raise BuildError("WeasyPrint reported problems while laying out the slides:\n  " + "\n  ".join(problems))
+    by_page: dict[int, str] = {}
+
+    def keep(document) -> None:  # each slide's notes go on the page that shows its anchor first
+        where: dict[str, int] = {}
+        for i, p in enumerate(document.pages):
+            for anchor in p.anchors:
+                if anchor in notes and anchor not in where:
+                    where[anchor] = i
+        by_page.update({where[k]: v for k, v in notes.items() if k in where})
+
+    def finish(document, written) -> None:
+        if by_page:
+            _annotate(by_page)(document, written)
+
+    ident = hashlib.sha256(f"{pub.meta.identifier}|{pub.meta.edition.version}|slides".encode()).hexdigest()[:32]
+    data, _document, problems = pdf.lay_out(pub, page, design, variant, keep=keep, ident=ident.encode("ascii"),
+                                            finisher=finish)
+    pdf.raise_problems(problems, pub, own, what="the slides")
     return data
