@@ -145,6 +145,13 @@ def script_sheets(pub: Publication) -> tuple[str, ...]:
     return ("cjk.css",) if pub.meta.language.lower().split("-")[0] in ("zh", "ja", "ko") else ()
 
 
+def css_string(text: str) -> str:
+    """``text`` as a quoted CSS string: every character but a few plain ones
+    written as a hex escape, so that no quote, backslash, newline or
+    ``</style>`` in it can end the string or the stylesheet."""
+    return '"' + "".join(c if c.isalnum() or c in " .,:;-_'()!?&/" else f"\\{ord(c):x} " for c in text) + '"'
+
+
 def _css_value(v: str) -> str:
     if re.search(r"[;{}<>\\]", v):
         raise BuildError(f"style value {v!r} is not a plain CSS value")

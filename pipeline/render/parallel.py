@@ -85,7 +85,7 @@ from dataclasses import dataclass, field
 from pipeline.errors import BuildError
 from pipeline.model import Publication
 from pipeline.render.assemble import ANCHOR_SCHEME, Piece, assemble
-from pipeline.render.common import Body, Design
+from pipeline.render.common import Body, Design, css_string
 
 #: Pieces per worker: more pieces balance the pool better, fewer cost less
 #: (each piece parses the stylesheets and embeds its own font subsets).
@@ -205,10 +205,6 @@ def _outward_links(page: str, known: set[str], pages_of: dict[str, int] | None =
     return _HREF.sub(outward, page)
 
 
-def _css_string(text: str) -> str:
-    return '"' + "".join(c if c.isalnum() or c in " .,:;-_'()!?&/" else f"\\{ord(c):x} " for c in text) + '"'
-
-
 def _main_css(pub: Publication, p: _Plan) -> str:
     """A main piece: no folios (they are stamped), the document's title for
     the running heads (the cover sets it in the whole report), the
@@ -218,7 +214,7 @@ def _main_css(pub: Publication, p: _Plan) -> str:
     return ("\n/* a piece of the report (pipeline/render/parallel.py) */\n"
             "@page :left { @bottom-left { content: none; } }\n"
             "@page :right { @bottom-right { content: none; } }\n"
-            f"html {{ string-set: doc-title {_css_string(title)}; counter-reset: footnote {p.footnotes_before}; }}\n"
+            f"html {{ string-set: doc-title {css_string(title)}; counter-reset: footnote {p.footnotes_before}; }}\n"
             f"body {{ margin-top: 0; {'' if p.colophon else 'margin-bottom: 0; '}}}\n")  # the module's doc
 
 

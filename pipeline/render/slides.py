@@ -40,7 +40,7 @@ from lxml import etree
 
 from pipeline.model import Publication
 from pipeline.render import audience
-from pipeline.render.common import Body, Design, body_html, build_time, drop, style_tokens
+from pipeline.render.common import Body, Design, body_html, build_time, css_string, drop, style_tokens
 from pipeline.render.linebreak import strict_breaks
 from pipeline.render.maths import draw_maths
 
@@ -358,7 +358,7 @@ def _page(pub: Publication, design: Design, slides: list[str]) -> str:
         "slides/pages.css.j2", top=MARGIN_TOP_MM, side=MARGIN_X_MM, bottom=MARGIN_BOTTOM_MM, cont_top=CONT_TOP_MM,
         accent=Markup(tokens["accent"]), muted=Markup(tokens["muted"]), paper=Markup(tokens["paper"]),
         display_font=Markup(tokens["font-display"]), band=Markup(_band(tokens["accent"])),
-        running_title=Markup(_css_string(pub.meta.short_title or pub.meta.title)))
+        running_title=Markup(css_string(pub.meta.short_title or pub.meta.title)))
     css = (design.render("css/fonts.css.j2", faces=font_faces(pub)) + design.css(*STYLESHEETS) + "\n"
            + (design.root / SLIDE_SHEETS[0]).read_text("utf-8") + "\n" + pages + "\n"
            + (design.css("cjk-pdf.css") if cjk_language(pub.meta.language) else "")
@@ -383,10 +383,6 @@ def _band(colour: str) -> str:
     svg = (f'<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10">'
            f'<rect width="10" height="10" fill="{colour}"/></svg>')
     return '"data:image/svg+xml,' + quote(svg, safe=" =/:") + '"'
-
-
-def _css_string(text: str) -> str:
-    return '"' + re.sub(r'[\\"\n]', lambda m: "\\" + ("a " if m.group() == "\n" else m.group()), text) + '"'
 
 
 def _annotate(notes_by_page: dict[int, str]):
